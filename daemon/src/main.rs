@@ -1,0 +1,44 @@
+//! `rampart`: the policy daemon and its command line.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Rampart: a seatbelt for AI agents.
+#[derive(Parser)]
+#[command(name = "rampart", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate one command as the `exec` tool and explain the decision.
+    Check(cli::check::Args),
+    /// Evaluate JSON lines of tool calls from stdin, one JSON decision per line.
+    Eval(cli::eval::Args),
+    /// Policy file tools.
+    #[command(subcommand)]
+    Policy(cli::policy::Command),
+    /// Run the inline `tests:` cases of policy files.
+    Test(cli::test::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => cli::check::run(a),
+        Command::Eval(a) => cli::eval::run(a),
+        Command::Policy(c) => cli::policy::run(c),
+        Command::Test(a) => cli::test::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rampart: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Tool calls in, explained decisions out.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// What a policy decides for one tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The call may run.
+    Allow,
+    /// The call must not run.
+    Deny,
+    /// The call needs a human's approval first.
+    Ask,
+    /// The call may run, and is flagged for review (`log` is an alias).
+    Watch,
+    /// An external webhook decides.
+    Webhook,
+}
+
+impl Action {
+    /// The lower-case name used in policy files, the wire format and the audit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+            Action::Ask => "ask",
+            Action::Watch => "watch",
+            Action::Webhook => "webhook",
+        }
+    }
+
+    /// Whether a caller may go ahead (`allow` and `watch` only, as the original).
+    pub fn is_allowed(self) -> bool {
+        matches!(self, Action::Allow | Action::Watch)
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One tool call to decide on (spec §2.1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Tool name, chosen by the host (`exec`, `read`, `write`, `fetch`, ...).
+    pub tool: String,
+    /// Agent name (matched by `match.agent`).
+    #[serde(default)]
+    pub agent: String,
+    /// Session name (matched by `match.session` and `session_matches`).
+    #[serde(default)]
+    pub session: String,
+    /// Depth of the agent in a tree of agents (`agent_depth` condition).
+    #[serde(default)]
+    pub agent_depth: i64,
+    /// The tool's parameters (`command`, `path`, `url`, ...).
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    /// The raw tool input, when it differs from `params` (`tool_param_matches`).
+    #[serde(default)]
+    pub input: Option<Map<String, Value>>,
+    /// Working directory of the call, when known.
+    #[serde(default)]
+    pub workdir: Option<String>,
+}
+
+impl ToolCall {
+    /// An `exec` call of one shell command, as the preload library asks.
+    pub fn exec(command: impl Into<String>) -> Self {
+        let mut params = Map::new();
+        params.insert("command".into(), Value::String(command.into()));
+        ToolCall {
+            tool: "exec".into(),
+            params,
+            ..Default::default()
+        }
+    }
+}
+
+/// Which rule decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRef {
+    /// Zero-based index of the rule inside its policy.
+    pub index: usize,
+    /// A short human description of the rule (its message, or its first condition).
+    pub summary: String,
+}
+
+/// An explained decision: what a user reads when a command is blocked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The folded action.
+    pub action: Action,
+    /// The message of the deciding rule, or the default-action text.
+    pub message: String,
+    /// The policy whose rule decided, if any rule did.
+    pub policy: Option<String>,
+    /// The rule that decided, if any.
+    pub rule: Option<RuleRef>,
+    /// Policies whose rule fired, in order (for deny: then every later policy in scope,
+    /// as the original reports).
+    pub matched_policies: Vec<String>,
+    /// The normalized command component (or alias) that the deciding rule matched.
+    pub matched_component: Option<String>,
+    /// Every policy in scope for this call, in evaluation order.
+    pub policies_in_scope: Vec<String>,
+    /// The executed components the engine saw after normalization (exec calls).
+    pub components: Vec<String>,
+    /// Set when the command could not be parsed safely (unbalanced quotes or
+    /// substitutions, size limits): restrictive rules then match conservatively.
+    pub opaque: Option<String>,
+}
