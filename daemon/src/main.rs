@@ -3,7 +3,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod approvals_cmd;
+mod audit;
 mod cli;
+mod serve;
+mod token;
 
 /// Rampart: a seatbelt for AI agents.
 #[derive(Parser)]
@@ -24,6 +28,16 @@ enum Command {
     Policy(cli::policy::Command),
     /// Run the inline `tests:` cases of policy files.
     Test(cli::test::Args),
+    /// Run the policy daemon (Unix socket, optional loopback TCP).
+    Serve(serve::config::Args),
+    /// Show or rotate the admin token.
+    #[command(subcommand)]
+    Token(token::Command),
+    /// List and resolve pending approvals of `ask` decisions.
+    Approvals(approvals_cmd::Args),
+    /// Verify or follow the audit trail.
+    #[command(subcommand)]
+    Audit(audit::Command),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +47,10 @@ fn main() -> std::process::ExitCode {
         Command::Eval(a) => cli::eval::run(a),
         Command::Policy(c) => cli::policy::run(c),
         Command::Test(a) => cli::test::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Token(c) => token::run(c),
+        Command::Approvals(a) => approvals_cmd::run(a),
+        Command::Audit(c) => audit::run(c),
     };
     match result {
         Ok(code) => code,

@@ -113,4 +113,48 @@ pub struct Decision {
     /// Set when the command could not be parsed safely (unbalanced quotes or
     /// substitutions, size limits): restrictive rules then match conservatively.
     pub opaque: Option<String>,
+    /// The file (or label such as `embedded:standard`) of the deciding policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `ask.audit` of the deciding ask rule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask_audit: bool,
+    /// `ask.headless_only` of the deciding ask rule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub headless_only: bool,
+    /// Where to ask when the action is `webhook`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookTarget>,
+}
+
+/// The webhook a `webhook` decision delegates to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookTarget {
+    /// URL to POST `{tool, params, agent, session, policy, timestamp}` to.
+    pub url: String,
+    /// Timeout in milliseconds (at most 30 000).
+    pub timeout_ms: u64,
+    /// Allow the call when the webhook fails.
+    pub fail_open: bool,
+}
+
+impl Decision {
+    /// A decision made before any rule ran (ambiguous input, size limits, counters).
+    pub fn early(action: Action, message: impl Into<String>) -> Decision {
+        Decision {
+            action,
+            message: message.into(),
+            policy: None,
+            rule: None,
+            matched_policies: Vec::new(),
+            matched_component: None,
+            policies_in_scope: Vec::new(),
+            components: Vec::new(),
+            opaque: None,
+            source: None,
+            ask_audit: false,
+            headless_only: false,
+            webhook: None,
+        }
+    }
 }

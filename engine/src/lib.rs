@@ -13,17 +13,19 @@
 //!   sources and merging.
 //! - [`eval`]: the evaluator: scoping, priority, first match, deny wins, folding.
 //! - [`decision`]: tool calls in, explained decisions out.
+//! - [`lint`]: static checks of policy files (unreachable and shadowed rules, ...).
 #![forbid(unsafe_code)]
 
 pub mod command;
 pub mod decision;
 pub mod eval;
 pub mod glob;
+pub mod lint;
 pub mod policy;
 pub mod shell;
 
 pub use decision::{Action, Decision, ToolCall};
-pub use eval::Engine;
+pub use eval::{Engine, EvalOptions};
 pub use policy::{LoadError, Sources};
 
 /// Our shipped default policy (`policies/standard.yaml`), embedded so that a fresh

@@ -1,0 +1,220 @@
+//! Secret redaction before anything reaches the audit log.
+//!
+//! The engine always decides on the unredacted command; only what is written is
+//! scrubbed. Two layers:
+//! - keys whose normalized name (lower-case, alphanumerics only) is a credential name
+//!   have their whole value replaced by `[REDACTED]` (spec §6.2);
+//! - inside every string, well-known secret shapes are replaced: bearer/basic
+//!   credentials and `Authorization:` headers, GitHub/OpenAI/Anthropic/AWS/Slack/GitLab
+//!   token formats, passwords in URLs, and values of `*_TOKEN=`, `*_KEY=`,
+//!   `*_SECRET=`, `*PASSWORD=` style assignments (also `--password=…` flags).
+
+use regex::{Regex, RegexSet};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+/// The replacement text.
+pub const REDACTED: &str = "[REDACTED]";
+
+struct Scrubbers {
+    /// (pattern, replacement) applied in order.
+    rules: Vec<(Regex, &'static str)>,
+    /// All patterns at once: one scan tells which rules (if any) need to run.
+    any: RegexSet,
+}
+
+static SCRUBBERS: LazyLock<Scrubbers> = LazyLock::new(|| {
+    let r = |p: &str| Regex::new(p).expect("redaction pattern compiles");
+    let rules: Vec<(Regex, &'static str)> = vec![
+        // Authorization headers (any scheme) up to the end of the header value.
+        (
+            r(r#"(?i)(authorization\s*[:=]\s*)(?:bearer|basic|token|digest)?\s*[^\s'"]+"#),
+            "${1}[REDACTED]",
+        ),
+        // Bare bearer / basic credentials.
+        (
+            r(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]{8,}"),
+            "${1}${2}[REDACTED]",
+        ),
+        // Passwords in URLs: scheme://user:password@host.
+        (
+            r(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@'\x22]*:)[^@\s/'\x22]+@"),
+            "${1}[REDACTED]@",
+        ),
+        // Assignments: FOO_TOKEN=…, API_KEY=…, X_SECRET=…, DB_PASSWORD=…, --password=…
+        (
+            r(
+                r#"(?i)\b([A-Za-z0-9_\-]*(?:token|key|secret|passwd|password|passphrase|credentials?)\s*=\s*)("[^"]*"|'[^']*'|[^\s;&|]+)"#,
+            ),
+            "${1}[REDACTED]",
+        ),
+        // GitHub tokens.
+        (
+            r(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
+            REDACTED,
+        ),
+        // OpenAI / Anthropic style keys.
+        (r(r"\bsk-[A-Za-z0-9_\-]{16,}"), REDACTED),
+        // AWS access key ids.
+        (r(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),
+        // Slack tokens.
+        (r(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), REDACTED),
+        // GitLab personal access tokens.
+        (r(r"\bglpat-[A-Za-z0-9_\-]{20,}"), REDACTED),
+        // Google API keys.
+        (r(r"\bAIza[0-9A-Za-z_\-]{35}"), REDACTED),
+        // Private key blocks.
+        (
+            r(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"),
+            REDACTED,
+        ),
+    ];
+    let any =
+        RegexSet::new(rules.iter().map(|(re, _)| re.as_str())).expect("redaction set compiles");
+    Scrubbers { rules, any }
+});
+
+/// Scrub credential-looking substrings from a string.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    let hits = SCRUBBERS.any.matches(text);
+    if !hits.matched_any() {
+        return Cow::Borrowed(text);
+    }
+    let mut out: Cow<'_, str> = Cow::Borrowed(text);
+    for (i, (re, rep)) in SCRUBBERS.rules.iter().enumerate() {
+        // Earlier replacements only insert "[REDACTED]", which no later rule matches,
+        // so rules that did not match the original cannot match now.
+        if hits.matched(i) {
+            out = Cow::Owned(re.replace_all(&out, *rep).into_owned());
+        }
+    }
+    out
+}
+
+/// Whether a map key names a credential (its value is replaced wholesale).
+pub fn is_sensitive_key(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    matches!(
+        k.as_str(),
+        "authorization"
+            | "password"
+            | "passwd"
+            | "passphrase"
+            | "token"
+            | "accesstoken"
+            | "refreshtoken"
+            | "idtoken"
+            | "apikey"
+            | "secret"
+            | "clientsecret"
+            | "cookie"
+            | "setcookie"
+            | "privatekey"
+            | "credential"
+            | "credentials"
+            | "commandb64"
+    ) || ["password", "token", "apikey", "secret", "privatekey"]
+        .iter()
+        .any(|s| k.ends_with(s))
+}
+
+/// Redact a JSON value in place: sensitive keys wholesale, strings scrubbed.
+pub fn redact_value(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let Cow::Owned(o) = scrub(s) {
+                *s = o;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact_value),
+        Value::Object(m) => redact_map(m),
+        _ => {}
+    }
+}
+
+/// Redact every entry of a map (see [`redact_value`]).
+pub fn redact_map(m: &mut Map<String, Value>) {
+    for (k, v) in m.iter_mut() {
+        if is_sensitive_key(k) && !v.is_null() {
+            *v = Value::String(REDACTED.into());
+        } else {
+            redact_value(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> String {
+        scrub(x).into_owned()
+    }
+
+    #[test]
+    fn scrub_removes_authorization_headers_and_bearer_tokens() {
+        let out = s("curl -H 'Authorization: Bearer abcdef1234567890' https://x");
+        assert!(!out.contains("abcdef1234567890"), "{out}");
+        let out = s("echo bearer zzzzzzzzzzzzzzzz");
+        assert!(!out.contains("zzzzzzzzzzzzzzzz"), "{out}");
+    }
+
+    #[test]
+    fn scrub_removes_well_known_key_formats() {
+        for secret in [
+            "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "sk-ant-api03-abcdefghijklmnopqrstuv",
+            "AKIAIOSFODNN7EXAMPLE",
+            "xoxb-1234567890-abcdef",
+            "glpat-abcdefghijklmnopqrstu",
+        ] {
+            let out = s(&format!("tool --flag {secret} done"));
+            assert!(!out.contains(secret), "{out}");
+            assert!(
+                out.contains("tool --flag") && out.ends_with("done"),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn scrub_removes_url_passwords_but_keeps_user_and_host() {
+        let out = s("git clone https://alice:hunter2@example.com/r.git");
+        assert_eq!(out, "git clone https://alice:[REDACTED]@example.com/r.git");
+    }
+
+    #[test]
+    fn scrub_removes_secret_assignments() {
+        let out = s("GITHUB_TOKEN=abc123 API_KEY='x y' DB_PASSWORD=\"p w\" make deploy");
+        assert_eq!(
+            out,
+            "GITHUB_TOKEN=[REDACTED] API_KEY=[REDACTED] DB_PASSWORD=[REDACTED] make deploy"
+        );
+        assert_eq!(
+            s("mysql --password=pw1 db"),
+            "mysql --password=[REDACTED] db"
+        );
+    }
+
+    #[test]
+    fn scrub_leaves_ordinary_commands_alone() {
+        for c in ["ls -la /tmp", "git status", "rm -rf ./build", "echo $HOME"] {
+            assert_eq!(s(c), c);
+        }
+    }
+
+    #[test]
+    fn redact_map_replaces_sensitive_keys_recursively() {
+        let mut v = serde_json::json!({"command":"ls","api_key":"k","nested":{"Auth-Token":"t","x":"sk-abcdefghijklmnopqrstuv"}});
+        redact_value(&mut v);
+        assert_eq!(v["command"], "ls");
+        assert_eq!(v["api_key"], REDACTED);
+        assert_eq!(v["nested"]["Auth-Token"], REDACTED);
+        assert_eq!(v["nested"]["x"], REDACTED);
+    }
+}

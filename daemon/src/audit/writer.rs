@@ -1,0 +1,510 @@
+//! The append-only audit writer: one sealed JSON line per event, rotation with
+//! continuation headers, anchors, fsync policies, and crash recovery.
+//!
+//! Durability contract: [`AuditWriter::append`] returns only after `write(2)` of the
+//! whole line returned, so a decision is in the kernel's page cache before its answer
+//! is sent. Syncing to disk follows [`FsyncPolicy`]: `always` (fdatasync per event,
+//! inline), `batch` (a background thread runs fdatasync at most every 10 ms when
+//! something was written, and on shutdown), `never`.
+//!
+//! Side files: `audit-anchor.json` (every [`ANCHOR_EVERY`] events: id, hash, count)
+//! and `.audit-chain-state.json` (the writer's checkpoint, refreshed by the background
+//! thread at most every 100 ms and on shutdown). `rampart audit verify` checks that
+//! both still point at an event with the same hash and position, which also detects
+//! events deleted from the end of the log.
+
+use super::chain::{self, ChainName, ContinuationHeader};
+use super::event::{rfc3339_nano, utc_date, Event, EventBody, EventDecision, Host, SCHEMA_VERSION};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+use thiserror::Error;
+
+/// An anchor is written every this many events.
+pub const ANCHOR_EVERY: u64 = 100;
+/// Default rotation size.
+pub const DEFAULT_ROTATE_BYTES: u64 = 100 * 1024 * 1024;
+/// Anchor file name.
+pub const ANCHOR_FILE: &str = "audit-anchor.json";
+/// Checkpoint file name.
+pub const STATE_FILE: &str = ".audit-chain-state.json";
+
+/// When to call fdatasync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FsyncPolicy {
+    /// After every event, before the answer.
+    Always,
+    /// Group commit: at most every 10 ms when dirty, and on shutdown.
+    Batch,
+    /// Leave it to the kernel.
+    Never,
+}
+
+/// Writer settings.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Audit directory (created 0700).
+    pub dir: PathBuf,
+    /// Sync policy.
+    pub fsync: FsyncPolicy,
+    /// Rotate when a file would exceed this many bytes.
+    pub rotate_bytes: u64,
+}
+
+/// Audit failures.
+#[derive(Debug, Error)]
+pub enum AuditError {
+    /// Filesystem error, with what was being done.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// Action.
+        what: &'static str,
+        /// Path involved.
+        path: String,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The directory is a symlink or not a directory.
+    #[error("audit directory {0} is not a real directory")]
+    NotADirectory(String),
+    /// An event could not be serialized.
+    #[error("cannot encode audit event: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// A chain file ends in something that is not an event or header.
+    #[error("{0}: cannot find the last hash to continue the chain")]
+    Unrecoverable(String),
+    /// The writer was shut down.
+    #[error("audit writer is closed")]
+    Closed,
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> AuditError + 'a {
+    move |source| AuditError::Io {
+        what,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Anchor file contents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Anchor {
+    /// Event id.
+    pub event_id: String,
+    /// Its hash.
+    pub hash: String,
+    /// Its 1-based position in the chain.
+    pub event_count: u64,
+    /// When the anchor was written.
+    pub timestamp: String,
+    /// File holding the event.
+    pub file: String,
+}
+
+/// Checkpoint file contents.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChainState {
+    /// Hash of the last event written.
+    pub last_hash: String,
+    /// Its id.
+    pub last_id: String,
+    /// Number of events in the chain.
+    pub event_count: u64,
+    /// Current file.
+    pub file: String,
+}
+
+struct State {
+    file: Option<Arc<File>>,
+    name: Option<ChainName>,
+    size: u64,
+    last_hash: String,
+    last_id: String,
+    count: u64,
+    /// Written since the last fdatasync.
+    dirty: bool,
+    /// Checkpoint last persisted.
+    saved: Option<ChainState>,
+    ids: ulid::Generator,
+    closed: bool,
+}
+
+struct Shared {
+    cfg: WriterConfig,
+    host: Host,
+    state: Mutex<State>,
+    stop: AtomicBool,
+}
+
+/// The audit writer. Cheap to share behind an `Arc`.
+pub struct AuditWriter {
+    shared: Arc<Shared>,
+    syncer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What recovery found when opening an existing log.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// Events already in the chain.
+    pub events: u64,
+    /// Bytes of a torn last line that were cut off (a truncation event was written).
+    pub truncated_bytes: u64,
+}
+
+impl AuditWriter {
+    /// Open (or create) the audit directory, recover the chain and start the sync
+    /// thread. A torn last line is truncated and an `audit_truncated` event recorded.
+    pub fn open(cfg: WriterConfig) -> Result<(AuditWriter, Recovery), AuditError> {
+        ensure_dir(&cfg.dir)?;
+        let mut state = State {
+            file: None,
+            name: None,
+            size: 0,
+            last_hash: String::new(),
+            last_id: String::new(),
+            count: 0,
+            dirty: false,
+            saved: None,
+            ids: ulid::Generator::new(),
+            closed: false,
+        };
+        let recovery = recover(&cfg.dir, &mut state)?;
+        let truncated = recovery.truncated_bytes;
+        let shared = Arc::new(Shared {
+            cfg,
+            host: Host::current(),
+            state: Mutex::new(state),
+            stop: AtomicBool::new(false),
+        });
+        let s2 = Arc::clone(&shared);
+        let syncer = std::thread::Builder::new()
+            .name("audit-sync".into())
+            .spawn(move || sync_loop(s2))
+            .map_err(io_err("spawn sync thread for", Path::new("audit")))?;
+        let w = AuditWriter {
+            shared,
+            syncer: Mutex::new(Some(syncer)),
+        };
+        if truncated > 0 {
+            let mut request = serde_json::Map::new();
+            request.insert("truncated_bytes".into(), truncated.into());
+            w.append(EventBody {
+                kind: Some("audit_truncated".into()),
+                agent: "rampart".into(),
+                session: "rampart".into(),
+                tool: "audit".into(),
+                request,
+                peer: None,
+                decision: EventDecision {
+                    action: "watch".into(),
+                    message: format!(
+                        "torn last line of {truncated} bytes removed at startup (crash during write)"
+                    ),
+                    ..Default::default()
+                },
+            })?;
+        }
+        Ok((w, recovery))
+    }
+
+    /// Append one event; returns its id and hash once `write(2)` returned.
+    pub fn append(&self, body: EventBody) -> Result<(String, String), AuditError> {
+        let sh = &*self.shared;
+        let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.closed {
+            return Err(AuditError::Closed);
+        }
+        let now = SystemTime::now();
+        let id = st
+            .ids
+            .generate_from_datetime(now)
+            .unwrap_or_else(|_| ulid::Ulid::from_datetime(now))
+            .to_string();
+        let event = Event {
+            schema_version: SCHEMA_VERSION.into(),
+            id: id.clone(),
+            timestamp: rfc3339_nano(now),
+            kind: body.kind,
+            agent: body.agent,
+            session: body.session,
+            host: sh.host.clone(),
+            tool: body.tool,
+            request: body.request,
+            peer: body.peer,
+            decision: body.decision,
+            prev_hash: st.last_hash.clone(),
+            hash: String::new(),
+        };
+        let unsealed = chain::to_canonical_json(&event)?;
+        let (mut line, hash) = chain::seal(&st.last_hash, unsealed)
+            .ok_or_else(|| AuditError::Unrecoverable("encoder did not end with hash".into()))?;
+        line.push(b'\n');
+
+        let today = utc_date(now);
+        let needs_rotation = match &st.name {
+            None => true,
+            Some(n) => {
+                n.date != today
+                    || (st.size > 0 && st.size + line.len() as u64 > sh.cfg.rotate_bytes)
+            }
+        };
+        if needs_rotation {
+            rotate(&sh.cfg, &mut st, &today)?;
+        }
+        let file = st.file.clone().ok_or(AuditError::Closed)?;
+        let name = st
+            .name
+            .as_ref()
+            .map(ChainName::file_name)
+            .unwrap_or_default();
+        let path = sh.cfg.dir.join(&name);
+        if let Err(e) = (&*file).write_all(&line) {
+            // Keep the file a sequence of whole lines: cut off whatever got written.
+            let _ = file.set_len(st.size);
+            return Err(io_err("write", &path)(e));
+        }
+        st.size += line.len() as u64;
+        st.last_hash = hash.clone();
+        st.last_id = id.clone();
+        st.count += 1;
+        st.dirty = true;
+        if sh.cfg.fsync == FsyncPolicy::Always {
+            file.sync_data().map_err(io_err("fdatasync", &path))?;
+            st.dirty = false;
+        }
+        if st.count % ANCHOR_EVERY == 0 {
+            let anchor = Anchor {
+                event_id: id.clone(),
+                hash: hash.clone(),
+                event_count: st.count,
+                timestamp: rfc3339_nano(now),
+                file: name,
+            };
+            write_atomic(&sh.cfg.dir, ANCHOR_FILE, &serde_json::to_vec(&anchor)?)?;
+        }
+        Ok((id, hash))
+    }
+
+    /// Number of events in the chain.
+    pub fn event_count(&self) -> u64 {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count
+    }
+
+    /// Flush, stop the sync thread and refuse further events.
+    pub fn close(&self) -> Result<(), AuditError> {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.syncer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+        let r = flush_shared(&self.shared, true);
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed = true;
+        r
+    }
+}
+
+impl Drop for AuditWriter {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn sync_loop(sh: Arc<Shared>) {
+    let mut last_state = Instant::now();
+    while !sh.stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(10));
+        let want_state = last_state.elapsed() >= Duration::from_millis(100);
+        if want_state {
+            last_state = Instant::now();
+        }
+        let _ = flush_shared(&sh, want_state);
+    }
+}
+
+/// Sync if dirty (per policy) and optionally persist the checkpoint.
+fn flush_shared(sh: &Shared, save_state: bool) -> Result<(), AuditError> {
+    let (file, snapshot, name) = {
+        let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+        let file = if st.dirty && sh.cfg.fsync != FsyncPolicy::Never {
+            st.dirty = false;
+            st.file.clone()
+        } else {
+            None
+        };
+        let snap = ChainState {
+            last_hash: st.last_hash.clone(),
+            last_id: st.last_id.clone(),
+            event_count: st.count,
+            file: st
+                .name
+                .as_ref()
+                .map(ChainName::file_name)
+                .unwrap_or_default(),
+        };
+        let snap = (save_state && st.count > 0 && st.saved.as_ref() != Some(&snap)).then_some(snap);
+        (file, snap, st.name.as_ref().map(ChainName::file_name))
+    };
+    if let Some(f) = file {
+        let path = sh.cfg.dir.join(name.unwrap_or_default());
+        f.sync_data().map_err(io_err("fdatasync", &path))?;
+    }
+    if let Some(snap) = snapshot {
+        // The checkpoint must never run ahead of synced data in batch mode: the sync
+        // above covered everything written before the snapshot was taken.
+        write_atomic(&sh.cfg.dir, STATE_FILE, &serde_json::to_vec(&snap)?)?;
+        let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.saved = Some(snap);
+    }
+    Ok(())
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), AuditError> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(AuditError::NotADirectory(dir.display().to_string())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err("create directory", dir)),
+        Err(e) => Err(io_err("inspect", dir)(e)),
+    }
+}
+
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), AuditError> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let dst = dir.join(name);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err("create", &tmp))?;
+    f.write_all(bytes).map_err(io_err("write", &tmp))?;
+    f.sync_data().map_err(io_err("fdatasync", &tmp))?;
+    fs::rename(&tmp, &dst).map_err(io_err("rename", &dst))
+}
+
+fn open_append(path: &Path) -> Result<File, AuditError> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW) // never follow a planted symlink
+        .open(path)
+        .map_err(io_err("open", path))
+}
+
+/// Close the current file and start the next: same day → next part, new day → base.
+fn rotate(cfg: &WriterConfig, st: &mut State, today: &str) -> Result<(), AuditError> {
+    let prev = st.name.clone();
+    let mut next = match &prev {
+        Some(p) if p.date == today => ChainName {
+            date: today.into(),
+            part: p.part + 1,
+        },
+        _ => ChainName {
+            date: today.into(),
+            part: 0,
+        },
+    };
+    while cfg.dir.join(next.file_name()).exists() && Some(&next) != prev.as_ref() {
+        next.part += 1;
+    }
+    let path = cfg.dir.join(next.file_name());
+    let file = open_append(&path)?;
+    let mut size = file.metadata().map_err(io_err("stat", &path))?.len();
+    if st.count > 0 || !st.last_hash.is_empty() {
+        let header = ContinuationHeader {
+            chain_continue: st.last_hash.clone(),
+            prev_file: prev.as_ref().map(ChainName::file_name).unwrap_or_default(),
+        };
+        let mut line = serde_json::to_vec(&header)?;
+        line.push(b'\n');
+        (&file).write_all(&line).map_err(io_err("write", &path))?;
+        size += line.len() as u64;
+    }
+    if cfg.fsync != FsyncPolicy::Never {
+        let _ = file.sync_data();
+        if let Ok(d) = File::open(&cfg.dir) {
+            let _ = d.sync_all();
+        }
+    }
+    if let Some(old) = st.file.replace(Arc::new(file)) {
+        if cfg.fsync != FsyncPolicy::Never {
+            let _ = old.sync_data();
+        }
+    }
+    st.name = Some(next);
+    st.size = size;
+    Ok(())
+}
+
+/// Find where the chain stopped: the last hash, the event count, and a torn last line.
+fn recover(dir: &Path, st: &mut State) -> Result<Recovery, AuditError> {
+    let files = chain::list_chain_files(dir).map_err(io_err("list", dir))?;
+    let mut rec = Recovery::default();
+    let Some((last_name, last_path)) = files.last().cloned() else {
+        return Ok(rec);
+    };
+    // Count events in every file; cut a torn line off the last one.
+    for (i, (_, path)) in files.iter().enumerate() {
+        let mut bytes = fs::read(path).map_err(io_err("read", path))?;
+        if i == files.len() - 1 && !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+            rec.truncated_bytes = (bytes.len() - keep) as u64;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io_err("open", path))?;
+            f.set_len(keep as u64).map_err(io_err("truncate", path))?;
+            f.sync_all().map_err(io_err("fsync", path))?;
+            bytes.truncate(keep);
+        }
+        rec.events += bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty() && !l.starts_with(b"{\"chain_continue\""))
+            .count() as u64;
+    }
+    // The last hash: the last event or header, searching back across files.
+    for (_, path) in files.iter().rev() {
+        let bytes = fs::read(path).map_err(io_err("read", path))?;
+        let Some(line) = bytes.split(|&b| b == b'\n').rev().find(|l| !l.is_empty()) else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_slice(line)
+            .map_err(|_| AuditError::Unrecoverable(path.display().to_string()))?;
+        if let Some(h) = v.get("hash").and_then(|h| h.as_str()) {
+            st.last_hash = h.into();
+            st.last_id = v.get("id").and_then(|x| x.as_str()).unwrap_or("").into();
+            break;
+        }
+        if let Some(h) = v.get("chain_continue").and_then(|h| h.as_str()) {
+            st.last_hash = h.into();
+            break;
+        }
+        return Err(AuditError::Unrecoverable(path.display().to_string()));
+    }
+    let file = open_append(&last_path)?;
+    st.size = file.metadata().map_err(io_err("stat", &last_path))?.len();
+    st.file = Some(Arc::new(file));
+    st.name = Some(last_name);
+    st.count = rec.events;
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    Ok(rec)
+}

@@ -1,0 +1,154 @@
+//! Hot reload: policy file watching (notify), SIGHUP, and the reload route.
+//!
+//! A reload builds a complete new engine off the async threads and swaps the
+//! `Arc<Engine>` only when it loaded; in-flight requests keep the engine they
+//! started with. A failed reload keeps the old policy, logs the error (with
+//! file:line:column from the loader) and is counted in `/metrics`. SIGHUP also re-reads
+//! the admin token file (after `rampart token rotate`).
+
+use super::AppState;
+use notify::{EventKind, RecursiveMode, Watcher};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Quiet period after the last file event before reloading.
+const DEBOUNCE: Duration = Duration::from_millis(500);
+/// Extra settle time after the debounce (editors write in several steps).
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// Reload bookkeeping.
+pub struct Reloader {
+    sources: engine::Sources,
+    token_file: Option<PathBuf>,
+    last_api: Mutex<Option<Instant>>,
+}
+
+impl Reloader {
+    /// For these sources and token file.
+    pub fn new(sources: engine::Sources, token_file: Option<PathBuf>) -> Reloader {
+        Reloader {
+            sources,
+            token_file,
+            last_api: Mutex::new(None),
+        }
+    }
+
+    /// Rate limit for `POST /v1/policy/reload`: at most one per second.
+    pub fn api_allowed(&self) -> bool {
+        let mut last = self.last_api.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
+/// Load the policy again and swap it in on success.
+pub async fn reload(st: &Arc<AppState>, why: &str) -> Result<(), String> {
+    let sources = st.reloader.sources.clone();
+    let r = tokio::task::spawn_blocking(move || engine::Engine::load(&sources)).await;
+    match r {
+        Ok(Ok(e)) => {
+            st.set_engine(Arc::new(e));
+            st.metrics.reloads_ok.fetch_add(1, Relaxed);
+            eprintln!("rampart: policy reloaded ({why})");
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            st.metrics.reloads_failed.fetch_add(1, Relaxed);
+            eprintln!("rampart: policy reload ({why}) failed, keeping the previous policy: {e}");
+            Err(e.to_string())
+        }
+        Err(e) => {
+            st.metrics.reloads_failed.fetch_add(1, Relaxed);
+            eprintln!("rampart: policy reload ({why}) panicked, keeping the previous policy: {e}");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Re-read the admin token (unless it comes from `$RAMPART_TOKEN`).
+fn refresh_token(st: &AppState) {
+    match crate::token::resolve(st.reloader.token_file.as_deref()) {
+        Ok(t) => st.token.set(t),
+        Err(e) => eprintln!("rampart: keeping the previous admin token: {e}"),
+    }
+}
+
+/// Reload (and refresh the token) on every SIGHUP.
+pub fn spawn_sighup(st: Arc<AppState>) -> std::io::Result<()> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            refresh_token(&st);
+            let _ = reload(&st, "SIGHUP").await;
+        }
+    });
+    Ok(())
+}
+
+/// Watch the policy files and directories; reload after changes settle.
+/// The returned watcher must be kept alive.
+pub fn spawn_watcher(st: Arc<AppState>) -> notify::Result<Option<notify::RecommendedWatcher>> {
+    let files: Vec<PathBuf> = st
+        .reloader
+        .sources
+        .files
+        .iter()
+        .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+        .collect();
+    let dirs: Vec<PathBuf> = st
+        .reloader
+        .sources
+        .dirs
+        .iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
+    if files.is_empty() && dirs.is_empty() {
+        return Ok(None);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (f2, d2) = (files.clone(), dirs.clone());
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(ev) = res else { return };
+        if matches!(ev.kind, EventKind::Access(_) | EventKind::Other) {
+            return;
+        }
+        let relevant = ev.paths.iter().any(|p| {
+            f2.iter().any(|f| f == p)
+                || (d2.iter().any(|d| p.parent() == Some(d.as_path()))
+                    && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        });
+        if relevant {
+            let _ = tx.send(());
+        }
+    })?;
+    let mut watched: Vec<PathBuf> = Vec::new();
+    for f in &files {
+        if let Some(parent) = f.parent() {
+            if !watched.iter().any(|w| w == parent) {
+                watcher.watch(parent, RecursiveMode::NonRecursive)?;
+                watched.push(parent.to_path_buf());
+            }
+        }
+    }
+    for d in &dirs {
+        if !watched.iter().any(|w| w == d) {
+            watcher.watch(d, RecursiveMode::NonRecursive)?;
+            watched.push(d.clone());
+        }
+    }
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+            tokio::time::sleep(SETTLE).await;
+            while rx.try_recv().is_ok() {}
+            let _ = reload(&st, "file change").await;
+        }
+    });
+    Ok(Some(watcher))
+}

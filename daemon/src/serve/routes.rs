@@ -1,0 +1,572 @@
+//! The HTTP API (identical on the Unix socket and loopback TCP).
+//!
+//! - `POST /v1/preflight/{tool}`: decide (always 200 for an evaluated call);
+//! - `GET /healthz` (no auth);
+//! - `GET /v1/approvals`, `GET /v1/approvals/{id}`, `POST /v1/approvals/{id}/resolve`;
+//! - `POST /v1/policy/reload` (admin, at most once a second);
+//! - `GET /metrics` (Prometheus text).
+//!
+//! Errors are `{"error":"…"}` with a 4xx/5xx status.
+
+// Guards return the finished error response; boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
+use super::approvals::{Fingerprint, NewAsk, ResolveError, Status};
+use super::auth::ConnInfo;
+use super::config::{AuditFailure, Mode};
+use super::preflight;
+use super::AppState;
+use crate::audit::event::{EventBody, EventDecision};
+use crate::audit::redact;
+use crate::audit::writer::FsyncPolicy;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Time allowed to receive a body once headers arrived.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+type St = State<Arc<AppState>>;
+
+/// Build the router.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/preflight/{tool}", post(preflight_route))
+        .route("/v1/approvals", get(list_approvals))
+        .route("/v1/approvals/{id}", get(get_approval))
+        .route("/v1/approvals/{id}/resolve", post(resolve_approval))
+        .route("/v1/policy/reload", post(reload_route))
+        .route("/metrics", get(metrics_route))
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such route") })
+        .with_state(state)
+}
+
+/// `{"error": msg}` with a status.
+pub fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": msg.into() }))).into_response()
+}
+
+fn bad_request(st: &AppState, msg: impl Into<String>) -> Response {
+    st.metrics.bad_requests.fetch_add(1, Relaxed);
+    json_error(StatusCode::BAD_REQUEST, msg)
+}
+
+/// Admin check: the bearer token must match.
+fn require_admin(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    st.token.check(headers).map_err(|e| {
+        st.metrics.auth_failures.fetch_add(1, Relaxed);
+        json_error(StatusCode::UNAUTHORIZED, e.message())
+    })
+}
+
+/// Read routes: token needed over TCP only.
+fn require_reader(st: &AppState, conn: &ConnInfo, headers: &HeaderMap) -> Result<(), Response> {
+    if conn.is_tcp() {
+        require_admin(st, headers)
+    } else {
+        Ok(())
+    }
+}
+
+async fn read_body(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        st.metrics.bad_requests.fetch_add(1, Relaxed);
+        return Err(json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {MAX_BODY} bytes"),
+        ));
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => {
+            st.metrics.bad_requests.fetch_add(1, Relaxed);
+            let too_big = std::error::Error::source(&e)
+                .is_some_and(|s| s.to_string().contains("length limit"))
+                || e.to_string().contains("length limit");
+            Err(if too_big {
+                json_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body exceeds {MAX_BODY} bytes"),
+                )
+            } else {
+                json_error(StatusCode::BAD_REQUEST, format!("cannot read body: {e}"))
+            })
+        }
+        Err(_) => Err(json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body not received in time",
+        )),
+    }
+}
+
+/// Preflight answer (spec §5.2 plus `policy`, `rule`, `matched_component`).
+#[derive(Debug, Serialize)]
+struct PreflightResponse {
+    allowed: bool,
+    decision: String,
+    message: String,
+    matched_policies: Option<Vec<String>>,
+    eval_duration_us: u64,
+    enforced: bool,
+    enforcement_requested: bool,
+    audit_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_decision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_message: Option<String>,
+    policy: Option<String>,
+    rule: Option<engine::decision::RuleRef>,
+    matched_component: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval_status: Option<Status>,
+}
+
+fn scrub(s: &str) -> String {
+    redact::scrub(s).into_owned()
+}
+
+/// Write an audit event under the configured fsync policy.
+async fn audit(st: &Arc<AppState>, body: EventBody) -> Result<String, String> {
+    let r = if st.fsync == FsyncPolicy::Always {
+        let st2 = Arc::clone(st);
+        tokio::task::spawn_blocking(move || st2.audit.append(body))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+    } else {
+        st.audit.append(body).map_err(|e| e.to_string())
+    };
+    match r {
+        Ok((id, _)) => Ok(id),
+        Err(e) => {
+            let n = st.metrics.audit_write_errors.fetch_add(1, Relaxed);
+            if n < 10 || n.is_power_of_two() {
+                eprintln!("rampart: audit write failed ({} so far): {e}", n + 1);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The answer when the audit record could not be written and policy says deny.
+fn audit_failed(e: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({
+            "error": format!("audit write failed: {e}"),
+            "allowed": false,
+            "decision": "deny",
+        })),
+    )
+        .into_response()
+}
+
+fn event_body(
+    pf: &preflight::Preflight,
+    conn: &ConnInfo,
+    resp: &PreflightResponse,
+    d: &engine::Decision,
+    mode: Mode,
+    kind: Option<&str>,
+) -> EventBody {
+    let mut request: Map<String, Value> = pf.audit_params.clone();
+    if let Some(c) = &pf.command {
+        request.insert("command".into(), Value::String(c.clone()));
+    }
+    if pf.enforce {
+        request.insert("enforce".into(), Value::Bool(true));
+    }
+    redact::redact_map(&mut request);
+    EventBody {
+        kind: kind.map(str::to_string),
+        agent: pf.call.agent.clone(),
+        session: pf.call.session.clone(),
+        tool: pf.call.tool.clone(),
+        request,
+        peer: Some(conn.peer()),
+        decision: EventDecision {
+            action: resp.decision.clone(),
+            matched_policies: d.matched_policies.clone(),
+            evaluation_time_us: resp.eval_duration_us,
+            message: scrub(&resp.message),
+            policy: d.policy.clone(),
+            rule: d.rule.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+            matched_component: d.matched_component.as_deref().map(scrub),
+            components: d.components.iter().map(|c| scrub(c)).collect(),
+            enforced: resp.enforced,
+            mode: mode.as_str().into(),
+            policy_decision: resp.policy_decision.clone(),
+            approval_id: resp.approval_id.clone(),
+        },
+    }
+}
+
+async fn preflight_route(
+    State(st): St,
+    Extension(conn): Extension<ConnInfo>,
+    Path(tool): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    if conn.is_tcp() {
+        if let Err(r) = require_admin(&st, &headers) {
+            return r;
+        }
+    }
+    if let Err(e) = preflight::validate_tool(&tool) {
+        return bad_request(&st, e);
+    }
+    let bytes = match read_body(&st, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let pf = match preflight::parse(&tool, &bytes) {
+        Ok(p) => p,
+        Err(e) => return bad_request(&st, e),
+    };
+    if pf.verification && st.token.check(&headers).is_err() {
+        st.metrics.auth_failures.fetch_add(1, Relaxed);
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "verification requires the admin token",
+        );
+    }
+
+    let engine = st.engine();
+    let t0 = Instant::now();
+    let d = if st.mode == Mode::Disabled {
+        engine::Decision::early(engine::Action::Allow, "policy evaluation disabled")
+    } else if pf.enforce {
+        engine.enforce(&pf.call)
+    } else {
+        engine.evaluate(&pf.call)
+    };
+    let eval_us = t0.elapsed().as_micros() as u64;
+    drop(engine);
+
+    let mut resp = PreflightResponse {
+        allowed: d.action.is_allowed(),
+        decision: d.action.as_str().into(),
+        message: d.message.clone(),
+        matched_policies: (!d.matched_policies.is_empty()).then(|| d.matched_policies.clone()),
+        eval_duration_us: eval_us,
+        enforced: pf.enforce && st.mode == Mode::Enforce,
+        enforcement_requested: pf.enforce,
+        audit_id: None,
+        policy_decision: None,
+        policy_message: None,
+        policy: d.policy.clone(),
+        rule: d.rule.clone(),
+        matched_component: d.matched_component.clone(),
+        approval_id: None,
+        approval_status: None,
+    };
+
+    if st.mode == Mode::Monitor && pf.enforce && !resp.allowed {
+        let orig = std::mem::replace(&mut resp.decision, "allow".into());
+        let msg = std::mem::take(&mut resp.message);
+        resp.message = if msg.is_empty() {
+            format!("monitor mode observed {orig}; action allowed")
+        } else {
+            format!("monitor mode observed {orig}; action allowed: {msg}")
+        };
+        resp.allowed = true;
+        resp.policy_decision = Some(orig);
+        resp.policy_message = Some(msg);
+    }
+
+    let mut waited = Duration::ZERO;
+    let mut kind = None;
+    if st.mode == Mode::Enforce && pf.enforce && d.action == engine::Action::Ask && !pf.verification
+    {
+        let subject = pf
+            .command
+            .clone()
+            .or_else(|| pf.path.clone())
+            .or_else(|| pf.url.clone())
+            .unwrap_or_default();
+        let fp = Fingerprint {
+            tool: pf.call.tool.clone(),
+            agent: pf.call.agent.clone(),
+            session: pf.call.session.clone(),
+            subject: subject.clone(),
+        };
+        if let Some(id) = st.approvals.take_grant(&fp) {
+            resp.allowed = true;
+            resp.decision = "allow".into();
+            resp.message = format!("approved by an operator (approval {id})");
+            resp.approval_id = Some(id);
+            resp.approval_status = Some(Status::Approved);
+        } else {
+            match st.approvals.ask(NewAsk {
+                fp,
+                command: scrub(&subject),
+                message: d.message.clone(),
+                policy: d.policy.clone(),
+                requester_pid: conn.pid(),
+            }) {
+                None => {
+                    resp.message = format!("{} (approval queue full)", resp.message);
+                }
+                Some((id, mut rx, _new)) => {
+                    resp.approval_id = Some(id.clone());
+                    resp.approval_status = Some(Status::Pending);
+                    if pf.wait {
+                        // Record the ask before holding the caller.
+                        let body = event_body(&pf, &conn, &resp, &d, st.mode, None);
+                        if let Err(e) = audit(&st, body).await {
+                            if st.audit_failure == AuditFailure::Deny {
+                                return audit_failed(&e);
+                            }
+                        }
+                        let w0 = Instant::now();
+                        let r = tokio::time::timeout(
+                            st.ask_timeout,
+                            rx.wait_for(|s| *s != Status::Pending),
+                        )
+                        .await;
+                        waited = w0.elapsed();
+                        let status = match r {
+                            Ok(Ok(s)) => *s,
+                            _ => st.approvals.expire(&id),
+                        };
+                        resp.approval_status = Some(status);
+                        kind = Some("approval_resolved");
+                        match status {
+                            Status::Approved => {
+                                st.approvals.consume(&id);
+                                resp.allowed = true;
+                                resp.decision = "allow".into();
+                                resp.message = format!("approved by an operator (approval {id})");
+                            }
+                            Status::Denied
+                                if st.approvals.resolved_by(&id).as_deref() == Some("shutdown") =>
+                            {
+                                resp.decision = "deny".into();
+                                resp.message =
+                                    format!("approval {id} abandoned: the daemon is shutting down");
+                            }
+                            Status::Denied => {
+                                resp.decision = "deny".into();
+                                resp.message = format!("denied by an operator (approval {id})");
+                            }
+                            Status::Expired | Status::Pending => {
+                                resp.decision = "deny".into();
+                                resp.message = format!(
+                                    "approval {id} timed out after {}s",
+                                    st.ask_timeout.as_secs()
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if !pf.verification {
+        let body = event_body(&pf, &conn, &resp, &d, st.mode, kind);
+        match audit(&st, body).await {
+            Ok(id) => resp.audit_id = Some(id),
+            Err(e) => {
+                if st.audit_failure == AuditFailure::Deny {
+                    return audit_failed(&e);
+                }
+            }
+        }
+    }
+    let handling = started.elapsed().saturating_sub(waited);
+    st.metrics
+        .record_decision(&resp.decision, handling.as_micros() as u64);
+    (StatusCode::OK, Json(resp)).into_response()
+}
+
+async fn healthz(State(st): St) -> Response {
+    Json(json!({
+        "service": "rampart",
+        "status": "ok",
+        "mode": st.mode.as_str(),
+        "uptime_seconds": st.started.elapsed().as_secs(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "audit_write_errors": st.metrics.audit_write_errors.load(Relaxed),
+        "audit_events": st.audit.event_count(),
+        "pending_approvals": st.approvals.pending(),
+    }))
+    .into_response()
+}
+
+async fn list_approvals(
+    State(st): St,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = require_reader(&st, &conn, &headers) {
+        return r;
+    }
+    Json(json!({
+        "approvals": st.approvals.list(),
+        "run_groups": [],
+        "run_grant_ttl_ms": 0,
+    }))
+    .into_response()
+}
+
+async fn get_approval(
+    State(st): St,
+    Extension(conn): Extension<ConnInfo>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = require_reader(&st, &conn, &headers) {
+        return r;
+    }
+    match st.approvals.list().into_iter().find(|a| a.id == id) {
+        Some(a) => Json(a).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, format!("no approval {id}")),
+    }
+}
+
+async fn resolve_approval(
+    State(st): St,
+    Extension(conn): Extension<ConnInfo>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(r) = require_admin(&st, &headers) {
+        return r;
+    }
+    let bytes = match read_body(&st, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let v: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return bad_request(&st, format!("invalid JSON body: {e}")),
+    };
+    let approved = match v.get("approved") {
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return bad_request(&st, "field `approved`: expected a boolean"),
+        None => return bad_request(&st, "missing field `approved`"),
+    };
+    let resolved_by = match v.get("resolved_by") {
+        None | Some(Value::Null) => "api".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return bad_request(&st, "field `resolved_by`: expected a string"),
+    };
+    match v.get("persist") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+        Some(Value::Bool(true)) => {
+            return bad_request(&st, "`persist` is not supported by this daemon")
+        }
+        Some(_) => return bad_request(&st, "field `persist`: expected a boolean"),
+    }
+    match st
+        .approvals
+        .resolve(&id, approved, &resolved_by, conn.pid())
+    {
+        Ok(view) => {
+            let mut request = Map::new();
+            request.insert("command".into(), Value::String(view.command.clone()));
+            request.insert("resolved_by".into(), Value::String(resolved_by));
+            let _ = audit(
+                &st,
+                EventBody {
+                    kind: Some("approval_resolution".into()),
+                    agent: view.agent.clone(),
+                    session: view.session.clone(),
+                    tool: view.tool.clone(),
+                    request,
+                    peer: Some(conn.peer()),
+                    decision: EventDecision {
+                        action: if approved { "allow" } else { "deny" }.into(),
+                        message: format!(
+                            "approval {} {}",
+                            view.id,
+                            if approved { "approved" } else { "denied" }
+                        ),
+                        policy: view.policy.clone(),
+                        approval_id: Some(view.id.clone()),
+                        mode: st.mode.as_str().into(),
+                        ..Default::default()
+                    },
+                },
+            )
+            .await;
+            Json(json!({
+                "id": view.id,
+                "status": view.status,
+                "approved": approved,
+                "persisted": false,
+            }))
+            .into_response()
+        }
+        Err(ResolveError::NotFound) => {
+            json_error(StatusCode::NOT_FOUND, format!("no approval {id}"))
+        }
+        Err(ResolveError::AlreadyResolved(s)) => json_error(
+            StatusCode::GONE,
+            format!(
+                "approval {id} is already {}",
+                serde_json::to_value(s)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        ),
+        Err(ResolveError::SelfApproval(why)) => json_error(StatusCode::FORBIDDEN, why),
+    }
+}
+
+async fn reload_route(State(st): St, headers: HeaderMap) -> Response {
+    if let Err(r) = require_admin(&st, &headers) {
+        return r;
+    }
+    if !st.reloader.api_allowed() {
+        return json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "policy reload is limited to once per second",
+        );
+    }
+    match super::reload::reload(&st, "api").await {
+        Ok(()) => Json(json!({"status": "reloaded"})).into_response(),
+        Err(e) => json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("reload rejected, previous policy kept: {e}"),
+        ),
+    }
+}
+
+async fn metrics_route(
+    State(st): St,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = require_reader(&st, &conn, &headers) {
+        return r;
+    }
+    let text = st.metrics.render(
+        st.approvals.pending(),
+        st.audit.event_count(),
+        st.started.elapsed().as_secs(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

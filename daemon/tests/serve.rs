@@ -1,0 +1,724 @@
+//! `rampart serve` end to end: the real binary on a temp socket, spoken to over the
+//! real Unix socket (and loopback TCP) with a hand-written HTTP/1.1 client.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+fn hdr(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+#[test]
+fn healthz_answers_without_auth_on_both_transports() {
+    let d = Daemon::start_with(Opts {
+        tcp: true,
+        ..Default::default()
+    });
+    for mut c in [d.conn(), d.tcp_conn()] {
+        let r = c.request("GET", "/healthz", &[], b"");
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        assert_eq!(v["service"], "rampart");
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["mode"], "enforce");
+        assert!(v["uptime_seconds"].is_u64());
+        assert!(v["version"].is_string());
+    }
+}
+
+#[test]
+fn preflight_answers_allow_deny_ask_watch_per_policy() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    let cases = [
+        ("ls -la", "allow", true, Some("test-allow")),
+        ("rm -rf ./marker", "deny", false, Some("test-deny")),
+        ("touch ./marker", "ask", false, Some("test-ask")),
+        ("cat ./marker", "watch", true, Some("test-watch")),
+        ("whoami", "deny", false, None),
+    ];
+    for (cmd, decision, allowed, policy) in cases {
+        let r = c.preflight(cmd, &[]);
+        assert_eq!(r.status, 200, "{cmd}");
+        let v = r.json();
+        assert_eq!(v["decision"], decision, "{cmd}: {v}");
+        assert_eq!(v["allowed"], allowed, "{cmd}: {v}");
+        assert_eq!(v["enforced"], true);
+        assert_eq!(v["enforcement_requested"], true);
+        assert!(v["eval_duration_us"].is_u64());
+        assert_eq!(v["audit_id"].as_str().map(str::len), Some(26), "{v}");
+        match policy {
+            Some(p) => {
+                assert_eq!(v["policy"], p, "{cmd}: {v}");
+                assert!(v["matched_policies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == p));
+            }
+            None => assert!(v["matched_policies"].is_null(), "{cmd}: {v}"),
+        }
+    }
+    // Exactly one top-level "allowed" key, as the preload's strict scanner requires.
+    let r = c.preflight("ls", &[]);
+    let text = String::from_utf8(r.body).unwrap();
+    assert_eq!(text.matches("\"allowed\"").count(), 1, "{text}");
+    assert!(text.starts_with("{\"allowed\":"), "{text}");
+}
+
+#[test]
+fn preflight_preview_is_not_enforced_and_leading_comments_are_stripped() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    let r = c.request(
+        "POST",
+        "/v1/preflight/exec",
+        &[],
+        br#"{"params":{"command":"rm -rf ./marker"}}"#,
+    );
+    let v = r.json();
+    assert_eq!(v["decision"], "deny");
+    assert_eq!(v["enforced"], false);
+    assert_eq!(v["enforcement_requested"], false);
+    let r = c.preflight("# harmless looking comment\nrm -rf ./marker", &[]);
+    assert_eq!(
+        r.json()["decision"],
+        "deny",
+        "comment line must not hide the command"
+    );
+}
+
+#[test]
+fn keep_alive_serves_many_requests_and_connection_close_is_honoured() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    for _ in 0..50 {
+        let r = c.preflight("ls", &[]);
+        assert_eq!(r.status, 200);
+    }
+    let r = c.request("GET", "/healthz", &[hdr("Connection", "close")], b"");
+    assert_eq!(r.status, 200);
+    assert!(c.is_closed(), "server must close after Connection: close");
+}
+
+#[test]
+fn tcp_requires_the_admin_token_everywhere_but_healthz() {
+    let d = Daemon::start_with(Opts {
+        tcp: true,
+        ..Default::default()
+    });
+    let mut c = d.tcp_conn();
+    let body = br#"{"params":{"command":"ls"},"enforce":true}"#;
+    let r = c.request("POST", "/v1/preflight/exec", &[], body);
+    assert_eq!(r.status, 401);
+    assert!(r.json()["error"].as_str().unwrap().contains("missing"));
+    let r = c.request(
+        "POST",
+        "/v1/preflight/exec",
+        &[hdr("Authorization", "Bearer wrong")],
+        body,
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"], "invalid token");
+    for path in ["/v1/approvals", "/metrics"] {
+        assert_eq!(c.request("GET", path, &[], b"").status, 401, "{path}");
+    }
+    let r = c.request("POST", "/v1/preflight/exec", &[d.auth()], body);
+    assert_eq!(r.status, 200);
+    assert!(r.json()["decision"].is_string());
+    assert_eq!(
+        c.request("GET", "/v1/approvals", &[d.auth()], b"").status,
+        200
+    );
+}
+
+#[test]
+fn unix_socket_state_changes_need_the_admin_token() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    // Reading needs no token over the 0600 socket.
+    assert_eq!(c.request("GET", "/v1/approvals", &[], b"").status, 200);
+    assert_eq!(c.request("GET", "/metrics", &[], b"").status, 200);
+    // Changing state does.
+    assert_eq!(c.request("POST", "/v1/policy/reload", &[], b"").status, 401);
+    let r = c.request(
+        "POST",
+        "/v1/approvals/01ARZ3NDEKTSV4RRFFQ69G5FAV/resolve",
+        &[],
+        br#"{"approved":true}"#,
+    );
+    assert_eq!(r.status, 401);
+    let r = c.request(
+        "POST",
+        "/v1/approvals/01ARZ3NDEKTSV4RRFFQ69G5FAV/resolve",
+        &[d.auth()],
+        br#"{"approved":true}"#,
+    );
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn bad_requests_get_json_errors_naming_the_field_and_the_connection_survives() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    let cases: [(&str, &[u8], &str); 9] = [
+        ("/v1/preflight/exec", b"{not json", "invalid JSON"),
+        (
+            "/v1/preflight/exec",
+            br#"{"params":{"command":"ls"}} {"x":1}"#,
+            "invalid JSON",
+        ),
+        (
+            "/v1/preflight/exec",
+            br#"{"agent":"a","params":{}}"#,
+            "params.command",
+        ),
+        (
+            "/v1/preflight/exec",
+            br#"{"params":{"command":42}}"#,
+            "params.command",
+        ),
+        (
+            "/v1/preflight/exec",
+            br#"{"params":{"command":"ls"},"enforce":"yes"}"#,
+            "enforce",
+        ),
+        (
+            "/v1/preflight/exec",
+            br#"{"params":{"command":"ls"},"agent":["x"]}"#,
+            "agent",
+        ),
+        (
+            "/v1/preflight/exec",
+            br#"{"command":"ls","params":{"command":"rm -rf /"}}"#,
+            "conflicting command aliases",
+        ),
+        (
+            "/v1/preflight/Exec",
+            br#"{"params":{"command":"ls"}}"#,
+            "lower case",
+        ),
+        (
+            "/v1/preflight/bad%20name",
+            br#"{"params":{"command":"ls"}}"#,
+            "tool name",
+        ),
+    ];
+    for (path, body, needle) in cases {
+        let r = c.request("POST", path, &[], body);
+        assert_eq!(r.status, 400, "{path} {}", String::from_utf8_lossy(body));
+        let e = r.json()["error"].as_str().unwrap().to_string();
+        assert!(e.contains(needle), "{e:?} should mention {needle:?}");
+    }
+    let r = c.preflight("ls", &[]);
+    assert_eq!(r.status, 200, "connection must stay usable after 4xx");
+    let r = c.request("GET", "/no/such/route", &[], b"");
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].is_string());
+}
+
+#[test]
+fn oversized_bodies_are_refused_with_413() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    let big = format!(
+        r#"{{"params":{{"command":"echo {}"}}}}"#,
+        "a".repeat(70 * 1024)
+    );
+    let r = c.request("POST", "/v1/preflight/exec", &[], big.as_bytes());
+    assert_eq!(r.status, 413);
+    assert!(r.json()["error"].as_str().unwrap().contains("exceeds"));
+    // A fresh connection still works.
+    assert_eq!(d.conn().preflight("ls", &[]).status, 200);
+}
+
+#[test]
+fn oversized_headers_are_refused() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    let huge = "x".repeat(64 * 1024);
+    c.send_raw(format!("GET /healthz HTTP/1.1\r\nHost: r\r\nX-Big: {huge}\r\n\r\n").as_bytes());
+    // Either an error status, or the connection is closed without an answer.
+    if let Some(r) = c.read_response() {
+        assert!(r.status == 431 || r.status == 400, "{}", r.status);
+    }
+    assert_eq!(d.conn().preflight("ls", &[]).status, 200);
+}
+
+#[test]
+fn monitor_mode_allows_enforced_denials_and_reports_the_original() {
+    let d = Daemon::start_with(Opts {
+        args: vec!["--mode".into(), "monitor".into()],
+        ..Default::default()
+    });
+    let mut c = d.conn();
+    let v = c.preflight("rm -rf ./marker", &[]).json();
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["enforced"], false);
+    assert_eq!(v["policy_decision"], "deny");
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("monitor mode observed deny; action allowed"));
+    // A preview is not rewritten.
+    let v = c
+        .request(
+            "POST",
+            "/v1/preflight/exec",
+            &[],
+            br#"{"params":{"command":"rm -rf ./x"}}"#,
+        )
+        .json();
+    assert_eq!(v["decision"], "deny");
+}
+
+#[test]
+fn disabled_mode_allows_everything_without_evaluating() {
+    let d = Daemon::start_with(Opts {
+        args: vec!["--mode".into(), "disabled".into()],
+        ..Default::default()
+    });
+    let v = d.conn().preflight("rm -rf ./marker", &[]).json();
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["message"], "policy evaluation disabled");
+}
+
+fn wait_for_metric(d: &Daemon, needle: &str) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        let m = String::from_utf8(d.conn().request("GET", "/metrics", &[], b"").body).unwrap();
+        if m.contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn a_broken_policy_edit_keeps_the_old_policy_and_a_good_one_applies() {
+    let d = Daemon::start();
+    assert_eq!(
+        d.conn().preflight("rm -rf ./m", &[]).json()["decision"],
+        "deny"
+    );
+    // Broken YAML: unknown key.
+    std::fs::write(
+        &d.policy,
+        TEST_POLICY.replace("message: rm is blocked", "mesage: rm is blocked"),
+    )
+    .unwrap();
+    assert!(
+        wait_for_metric(&d, "rampart_policy_reloads_total{result=\"error\"} 1"),
+        "reload failure not counted: {}",
+        d.log_text()
+    );
+    assert_eq!(
+        d.conn().preflight("rm -rf ./m", &[]).json()["decision"],
+        "deny"
+    );
+    assert!(
+        d.log_text().contains("policy.yaml:"),
+        "error should name file:line: {}",
+        d.log_text()
+    );
+    // A valid edit (rm now allowed) is applied by the watcher.
+    std::fs::write(
+        &d.policy,
+        TEST_POLICY.replace(
+            "action: deny\n        when:\n          command_matches: [\"rm *\"]",
+            "action: allow\n        when:\n          command_matches: [\"rm *\"]",
+        ),
+    )
+    .unwrap();
+    assert!(
+        wait_for_metric(&d, "rampart_policy_reloads_total{result=\"ok\"} 1"),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(
+        d.conn().preflight("rm -rf ./m", &[]).json()["decision"],
+        "allow"
+    );
+}
+
+#[test]
+fn reload_route_and_sighup_reload_with_rate_limit() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    std::fs::write(&d.policy, "version: \"1\"\npolicies: [\n").unwrap();
+    let r = c.request("POST", "/v1/policy/reload", &[d.auth()], b"");
+    assert_eq!(r.status, 422);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("previous policy kept"));
+    let r = c.request("POST", "/v1/policy/reload", &[d.auth()], b"");
+    assert_eq!(
+        r.status, 429,
+        "second reload within a second is rate limited"
+    );
+    assert_eq!(c.preflight("ls", &[]).json()["decision"], "allow");
+    std::fs::write(&d.policy, TEST_POLICY.replace("[\"ls\", ", "[")).unwrap();
+    d.signal("HUP");
+    let t0 = Instant::now();
+    loop {
+        if c.preflight("ls", &[]).json()["decision"] == "deny" {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "SIGHUP reload not applied"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn approvals(c: &mut Conn) -> Vec<Value> {
+    c.request("GET", "/v1/approvals", &[], b"").json()["approvals"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn wait_body(cmd: &str) -> Vec<u8> {
+    json!({"agent":"a","session":"s","params":{"command":cmd},"enforce":true,"wait":true})
+        .to_string()
+        .into_bytes()
+}
+
+#[test]
+fn ask_with_wait_is_held_until_approved_and_the_asker_cannot_approve() {
+    let d = Daemon::start_with(Opts {
+        tcp: true,
+        ..Default::default()
+    });
+    let sock = d.socket.clone();
+    let waiter = std::thread::spawn(move || {
+        let mut c = Conn::new(Box::new(
+            std::os::unix::net::UnixStream::connect(sock).unwrap(),
+        ));
+        c.request(
+            "POST",
+            "/v1/preflight/exec",
+            &[],
+            &wait_body("touch ./marker-approved"),
+        )
+        .json()
+    });
+    let mut c = d.conn();
+    let t0 = Instant::now();
+    let id = loop {
+        if let Some(a) = approvals(&mut c)
+            .into_iter()
+            .find(|a| a["status"] == "pending")
+        {
+            break a["id"].as_str().unwrap().to_string();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(id.len(), 26);
+    // The asking process (this test process) cannot approve over the socket.
+    let r = c.request(
+        "POST",
+        &format!("/v1/approvals/{id}/resolve"),
+        &[d.auth()],
+        br#"{"approved":true}"#,
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    // Neither can a child process (the CLI run from the asker).
+    let out = Command::new(bin())
+        .args(["approvals", "allow", &id, "--socket"])
+        .arg(&d.socket)
+        .arg("--token-file")
+        .arg(d.dir.join("token"))
+        .env_remove("RAMPART_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot approve"));
+    // The CLI lists it.
+    let out = Command::new(bin())
+        .args(["approvals", "list", "--socket"])
+        .arg(&d.socket)
+        .arg("--token-file")
+        .arg(d.dir.join("token"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+    // An operator over TCP with the admin token approves.
+    let mut t = d.tcp_conn();
+    let r = t.request(
+        "POST",
+        &format!("/v1/approvals/{id}/resolve"),
+        &[d.auth()],
+        br#"{"approved":true}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "approved");
+    let v = waiter.join().unwrap();
+    assert_eq!(v["allowed"], true, "{v}");
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["approval_id"], id.as_str());
+    // Resolving again: 410.
+    let r = t.request(
+        "POST",
+        &format!("/v1/approvals/{id}/resolve"),
+        &[d.auth()],
+        br#"{"approved":false}"#,
+    );
+    assert_eq!(r.status, 410);
+    let r = t.request(
+        "POST",
+        "/v1/approvals/01ARZ3NDEKTSV4RRFFQ69G5FAV/resolve",
+        &[d.auth()],
+        br#"{"approved":false}"#,
+    );
+    assert_eq!(r.status, 404);
+    let r = t.request(
+        "POST",
+        &format!("/v1/approvals/{id}/resolve"),
+        &[d.auth()],
+        br#"{"approved":"yes"}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("approved"));
+}
+
+#[test]
+fn ask_with_wait_times_out_as_denied_and_without_wait_answers_at_once() {
+    let d = Daemon::start_with(Opts {
+        args: vec!["--ask-timeout".into(), "1".into()],
+        tcp: true,
+        ..Default::default()
+    });
+    let mut c = d.conn();
+    let t0 = Instant::now();
+    let v = c
+        .request(
+            "POST",
+            "/v1/preflight/exec",
+            &[],
+            &wait_body("touch ./marker-timeout"),
+        )
+        .json();
+    assert!(t0.elapsed() >= Duration::from_millis(900));
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["decision"], "deny");
+    assert!(v["message"].as_str().unwrap().contains("timed out"), "{v}");
+    // Without wait: answered at once, not allowed, approval pending.
+    let t0 = Instant::now();
+    let v = c.preflight("touch ./marker-nowait", &[]).json();
+    assert!(t0.elapsed() < Duration::from_millis(900));
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["decision"], "ask");
+    assert_eq!(v["approval_status"], "pending");
+    let id = v["approval_id"].as_str().unwrap().to_string();
+    // Approved by an operator, the identical retry is allowed exactly once.
+    let r = d.tcp_conn().request(
+        "POST",
+        &format!("/v1/approvals/{id}/resolve"),
+        &[d.auth()],
+        br#"{"approved":true}"#,
+    );
+    assert_eq!(r.status, 200);
+    let v = c.preflight("touch ./marker-nowait", &[]).json();
+    assert_eq!(v["allowed"], true, "{v}");
+    let v = c.preflight("touch ./marker-nowait", &[]).json();
+    assert_eq!(v["allowed"], false, "grant is single use: {v}");
+}
+
+#[test]
+fn socket_is_0600_a_live_socket_is_refused_and_shutdown_removes_it() {
+    let mut d = Daemon::start();
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Second daemon on the same socket: refused with a clear error.
+    let out = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&d.policy)
+        .arg("--socket")
+        .arg(&d.socket)
+        .arg("--audit-dir")
+        .arg(d.dir.join("audit2"))
+        .arg("--token-file")
+        .arg(d.dir.join("token"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already listening"));
+    // Graceful stop: socket removed, audit flushed and verifiable.
+    d.conn().preflight("ls", &[]);
+    assert!(d.stop());
+    assert!(!d.socket.exists());
+    let (ok, out) = verify(&d.audit);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 events"), "{out}");
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.yaml"), TEST_POLICY).unwrap();
+    let sock = dir.path().join("rampart.sock");
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(sock.exists());
+    let d = Daemon::start_in(dir.path(), &[], false);
+    assert_eq!(d.conn().preflight("ls", &[]).status, 200);
+    assert!(d.log_text().contains("stale socket"));
+}
+
+#[test]
+fn non_loopback_listen_addresses_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--listen", "0.0.0.0:0", "--socket"])
+        .arg(dir.path().join("s.sock"))
+        .arg("--audit-dir")
+        .arg(dir.path().join("a"))
+        .arg("--token-file")
+        .arg(dir.path().join("t"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("non-loopback"));
+}
+
+#[test]
+fn socket_activation_through_listen_fds_and_sd_notify_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.yaml"), TEST_POLICY).unwrap();
+    let sock = dir.path().join("activated.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let notify_path = dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // Like systemd: the listener is fd 3 and LISTEN_PID is the daemon's own pid. The
+    // listener comes in as stdin and the shell moves it to fd 3 before exec.
+    let fd: std::os::fd::OwnedFd = listener.into();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" serve --config \"$1\" --audit-dir \"$2\" --token-file \"$3\"")
+        .arg(bin())
+        .arg(dir.path().join("policy.yaml"))
+        .arg(dir.path().join("audit"))
+        .arg(dir.path().join("token"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env_remove("RAMPART_TOKEN")
+        .stdin(Stdio::from(fd))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = notify.recv(&mut buf).expect("READY=1 from the daemon");
+    assert_eq!(&buf[..n], b"READY=1");
+    let mut c = Conn::new(Box::new(
+        std::os::unix::net::UnixStream::connect(&sock).unwrap(),
+    ));
+    let r = c.preflight("ls", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.json()["decision"].is_string());
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let st = child.wait().unwrap();
+    assert!(st.success());
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(
+        sock.exists(),
+        "an activated socket belongs to systemd and is kept"
+    );
+}
+
+#[test]
+fn metrics_count_decisions_and_expose_the_latency_histogram() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    for _ in 0..3 {
+        c.preflight("rm -rf ./m", &[]);
+    }
+    c.request("POST", "/v1/preflight/exec", &[], b"{");
+    let m = String::from_utf8(c.request("GET", "/metrics", &[], b"").body).unwrap();
+    assert!(
+        m.contains("rampart_decisions_total{action=\"deny\"} 3"),
+        "{m}"
+    );
+    assert!(
+        m.contains("rampart_decision_duration_seconds_count 3"),
+        "{m}"
+    );
+    assert!(m.contains("rampart_bad_requests_total 1"), "{m}");
+    assert!(m.contains("rampart_audit_write_errors_total 0"), "{m}");
+    assert!(
+        m.contains("rampart_policy_reloads_total{result=\"error\"} 0"),
+        "{m}"
+    );
+}
+
+#[test]
+fn token_show_and_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let tf = dir.path().join("token");
+    let show = || {
+        let out = Command::new(bin())
+            .args(["token", "show", "--token-file"])
+            .arg(&tf)
+            .env_remove("RAMPART_TOKEN")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let t1 = show();
+    assert_eq!(t1.len(), 64);
+    assert_eq!(show(), t1);
+    assert_eq!(
+        std::fs::metadata(&tf).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let out = Command::new(bin())
+        .args(["token", "rotate", "--token-file"])
+        .arg(&tf)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let t2 = show();
+    assert_ne!(t1, t2);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), t2);
+}
+
+#[test]
+fn preload_wire_contract_request_is_understood() {
+    // Byte-for-byte the body our preload client sends, on one kept-alive connection.
+    let d = Daemon::start();
+    let mut c = d.conn();
+    let body = br#"{"agent":"preload","session":"preload-77","params":{"command":"ls -l","cwd":"/tmp","resolved_path":"/usr/bin/ls","pid":77,"ppid":1},"enforce":true,"wait":true}"#;
+    for _ in 0..3 {
+        let r = c.request("POST", "/v1/preflight/exec", &[], body);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let v = r.json();
+        assert_eq!(v["allowed"], true, "{v}");
+    }
+    let ev = events(&d.audit);
+    let last = ev.last().unwrap();
+    assert_eq!(last["request"]["resolved_path"], "/usr/bin/ls");
+    assert_eq!(last["request"]["pid"], 77);
+    assert_eq!(last["peer"]["transport"], "unix");
+    assert_eq!(last["peer"]["pid"], std::process::id());
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,220 @@
+//! [`CommandView`]: one command prepared for matching, shared by every rule of a call.
+//! The analysis, the restrictive candidates and the assigned variable names are each
+//! computed at most once, on first use.
+
+use std::cell::OnceCell;
+
+use crate::shell::aliases::{self, Canonical};
+use crate::shell::{self, opaque, Analysis};
+
+/// One restrictive candidate with every reading a deny/ask rule checks (§4.7).
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    /// The candidate text.
+    pub text: String,
+    /// `NormalizeCommand(text)`, when it differs and is not empty.
+    pub normalized: Option<String>,
+    /// Canonical `rm -rf` aliases.
+    pub canonical: Canonical,
+    /// Basename / busybox / here-string aliases.
+    pub semantic: Vec<String>,
+    /// cmd.exe and PowerShell re-parses, lower-cased.
+    pub foreign: Vec<String>,
+}
+
+impl Candidate {
+    fn new(text: String) -> Candidate {
+        let normalized = Some(shell::normalize(&text)).filter(|n| !n.is_empty() && *n != text);
+        let mut canonical = aliases::canonical_aliases(&text);
+        let semantic = aliases::semantic_aliases(&text);
+        // Here-string bodies get their own canonical forms (`bash <<< 'rm -fr /'`).
+        for s in &semantic {
+            for a in aliases::canonical_aliases(s).aliases {
+                if !canonical.aliases.contains(&a) {
+                    canonical.aliases.push(a);
+                }
+            }
+        }
+        let foreign = aliases::foreign_reparses(&text);
+        Candidate {
+            text,
+            normalized,
+            canonical,
+            semantic,
+            foreign,
+        }
+    }
+}
+
+/// The unit the component-scoped exclusions look at: one executed component (or the
+/// whole command when it is not composite) and its candidates.
+#[derive(Debug)]
+pub(crate) struct Unit {
+    /// The component text.
+    pub text: String,
+    /// Lower-cased text, for `command_contains`.
+    pub lower: String,
+    /// Lower-cased normalization, when the text has a quote or backslash.
+    pub norm_lower: Option<String>,
+    /// Indices into [`Restrictive::candidates`].
+    pub candidates: Vec<usize>,
+}
+
+/// Everything restrictive rules need, built once per call.
+#[derive(Debug)]
+pub(crate) struct Restrictive {
+    /// The parser could not bound its work: every restrictive rule matches.
+    pub fail_closed: bool,
+    /// The raw command, lower-cased.
+    pub raw_lower: String,
+    /// The normalized command, lower-cased, when the raw one has a quote or backslash.
+    pub norm_lower: Option<String>,
+    /// Unique candidates: the raw command, then each component, each followed by its
+    /// body variants.
+    pub candidates: Vec<Candidate>,
+    /// Exclusion units.
+    pub units: Vec<Unit>,
+}
+
+fn lower_pair(text: &str) -> (String, Option<String>) {
+    let norm = text
+        .contains(['\'', '"', '\\'])
+        .then(|| shell::normalize(text).to_lowercase());
+    (text.to_lowercase(), norm)
+}
+
+impl Restrictive {
+    fn build(raw: &str, analysis: &Analysis) -> Restrictive {
+        let fail_closed = matches!(
+            analysis.opaque.as_deref(),
+            Some(opaque::TOO_LONG | opaque::TOO_DEEP | opaque::TOO_MANY_COMPONENTS)
+        );
+        let (raw_lower, norm_lower) = if raw.len() > shell::MAX_COMMAND {
+            (String::new(), None)
+        } else {
+            lower_pair(raw)
+        };
+        let mut r = Restrictive {
+            fail_closed,
+            raw_lower,
+            norm_lower,
+            candidates: Vec::new(),
+            units: Vec::new(),
+        };
+        if fail_closed {
+            return r;
+        }
+        let raw_group = r.add_with_variants(raw);
+        let mut groups = Vec::with_capacity(analysis.components.len());
+        for c in &analysis.components {
+            groups.push(r.add_with_variants(c));
+        }
+        if analysis.composite {
+            for (c, group) in analysis.components.iter().zip(groups) {
+                let (lower, norm_lower) = lower_pair(c);
+                r.units.push(Unit {
+                    text: c.clone(),
+                    lower,
+                    norm_lower,
+                    candidates: group,
+                });
+            }
+        } else {
+            let mut all = raw_group;
+            for g in groups {
+                for i in g {
+                    if !all.contains(&i) {
+                        all.push(i);
+                    }
+                }
+            }
+            r.units.push(Unit {
+                text: raw.to_string(),
+                lower: r.raw_lower.clone(),
+                norm_lower: r.norm_lower.clone(),
+                candidates: all,
+            });
+        }
+        r
+    }
+
+    /// Add `text` and its body variants; returns their indices.
+    fn add_with_variants(&mut self, text: &str) -> Vec<usize> {
+        let mut idx = vec![self.add(text)];
+        for v in aliases::body_variants(text) {
+            let i = self.add(&v);
+            if !idx.contains(&i) {
+                idx.push(i);
+            }
+        }
+        idx
+    }
+
+    fn add(&mut self, text: &str) -> usize {
+        if let Some(i) = self.candidates.iter().position(|c| c.text == text) {
+            return i;
+        }
+        self.candidates.push(Candidate::new(text.to_string()));
+        self.candidates.len() - 1
+    }
+}
+
+/// A command prepared for matching; analysis is computed at most once per call and
+/// shared by every rule.
+#[derive(Debug)]
+pub struct CommandView<'a> {
+    raw: &'a str,
+    analysis: OnceCell<Analysis>,
+    restrictive: OnceCell<Restrictive>,
+    env_names: OnceCell<Vec<String>>,
+}
+
+impl<'a> CommandView<'a> {
+    /// Prepare a raw command string. Nothing is computed until a rule needs it.
+    pub fn new(raw: &'a str) -> Self {
+        CommandView {
+            raw,
+            analysis: OnceCell::new(),
+            restrictive: OnceCell::new(),
+            env_names: OnceCell::new(),
+        }
+    }
+    /// The raw command.
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+    /// The analysis (§4.6), computed on first use.
+    pub fn analysis(&self) -> &Analysis {
+        self.analysis.get_or_init(|| shell::analyze(self.raw))
+    }
+    /// The normalized command.
+    pub fn normalized(&self) -> &str {
+        &self.analysis().normalized
+    }
+    /// The executed components (normalized).
+    pub fn components(&self) -> Vec<String> {
+        self.analysis().components.clone()
+    }
+    /// Whether the command has several components or subcommands.
+    pub fn is_composite(&self) -> bool {
+        self.analysis().composite
+    }
+    /// Why the command is opaque to the parser, if it is.
+    pub fn opaque(&self) -> Option<String> {
+        self.analysis().opaque.clone()
+    }
+    /// The names of the environment variables the command assigns (§4.8).
+    pub fn env_names(&self) -> &[String] {
+        self.env_names.get_or_init(|| {
+            if self.raw.len() > shell::MAX_COMMAND {
+                Vec::new()
+            } else {
+                shell::env_assignment_names(self.raw)
+            }
+        })
+    }
+    pub(crate) fn restrictive(&self) -> &Restrictive {
+        self.restrictive
+            .get_or_init(|| Restrictive::build(self.raw, self.analysis()))
+    }
+}

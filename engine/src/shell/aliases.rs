@@ -1,0 +1,543 @@
+//! Restrictive aliases (spec §4.7): the extra readings a `deny`/`ask` rule is checked
+//! against — POSIX body variants, comment stripping, canonical `rm`/`find` forms,
+//! semantic aliases (basename, busybox/toybox, `bash <<<`) and cmd.exe/PowerShell
+//! re-parses. None of these is ever used to grant.
+
+use super::executors::{self, is_assignment, Peeled};
+use super::normalize::{basename, head_dialect, normalize, normalize_segment_in, redirection};
+use super::split::{split_compound, split_dialect};
+use super::tokenize::{tokenize, tokenize_words, Dialect, Word};
+
+/// More canonical aliases than this count as a match.
+pub const MAX_CANONICAL: usize = 256;
+
+/// Cut `c` at the first unquoted `#` that starts a word.
+pub fn strip_comment(c: &str) -> &str {
+    let b = c.as_bytes();
+    let (mut single, mut double) = (false, false);
+    let mut i = 0;
+    while let Some(&ch) = b.get(i) {
+        match ch {
+            b'\\' if !single => i += 1,
+            b'\'' if !double => single = !single,
+            b'"' if !single => double = !double,
+            b'#' if !single && !double => {
+                let word_start = i == 0
+                    || matches!(
+                        b.get(i - 1),
+                        Some(b' ' | b'\t' | b'\n' | b';' | b'&' | b'|')
+                    );
+                if word_start {
+                    return c.get(..i).unwrap_or(c).trim_end();
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    c
+}
+
+const LEADING_WORDS: &[&str] = &["if", "elif", "while", "until", "then", "do", "else", "!"];
+const TRAILING_WORDS: &[&str] = &["fi", "done", "esac"];
+
+/// The POSIX "body" variants of a component: compound-command syntax peeled from
+/// both ends, and for `case` the text after the first unquoted `)`.
+pub fn body_variants(c: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut s = c.trim();
+    loop {
+        if let Some(rest) = s.strip_prefix(['(', '{']) {
+            s = rest.trim_start();
+            continue;
+        }
+        match s.split_once([' ', '\t']) {
+            Some((w, rest)) if LEADING_WORDS.contains(&w) => s = rest.trim_start(),
+            None if LEADING_WORDS.contains(&s) => s = "",
+            _ => break,
+        }
+    }
+    loop {
+        if let Some(rest) = s.strip_suffix([')', '}']) {
+            s = rest.trim_end();
+            continue;
+        }
+        match s.rsplit_once([' ', '\t']) {
+            Some((rest, w)) if TRAILING_WORDS.contains(&w) => s = rest.trim_end(),
+            None if TRAILING_WORDS.contains(&s) => s = "",
+            _ => break,
+        }
+    }
+    if !s.is_empty() && s != c.trim() {
+        out.push(s.to_string());
+    }
+    let t = c.trim_start();
+    if t.split([' ', '\t']).next() == Some("case") {
+        if let Some(after) = after_unquoted_paren(t) {
+            let after = after.trim();
+            if !after.is_empty() && !out.iter().any(|o| o == after) {
+                out.push(after.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn after_unquoted_paren(s: &str) -> Option<&str> {
+    let (mut single, mut double) = (false, false);
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if !single => {
+                chars.next();
+            }
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            ')' if !single && !double => return s.get(i + 1..),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Go `path.Clean`: lexical `.`/`..`/`//` cleanup.
+pub fn clean_path(p: &str) -> String {
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            _ => parts.push(part),
+        }
+    }
+    let body = parts.join("/");
+    match (rooted, body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".to_string(),
+        (false, false) => body,
+    }
+}
+
+/// The operand as it appears in a canonical alias.
+fn canonical_operand(o: &str) -> String {
+    let cleaned = clean_path(o);
+    if o.starts_with('/') || cleaned == "." || cleaned == ".." || cleaned.starts_with("../") {
+        cleaned
+    } else {
+        o.to_string()
+    }
+}
+
+/// Canonical `rm -rf TARGET` aliases of one candidate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Canonical {
+    /// `rm -rf O` for each recursive+forced removal target.
+    pub aliases: Vec<String>,
+    /// More than [`MAX_CANONICAL`] aliases: treat as a match.
+    pub overflow: bool,
+}
+
+impl Canonical {
+    fn push(&mut self, operand: &str) {
+        if self.aliases.len() >= MAX_CANONICAL {
+            self.overflow = true;
+            return;
+        }
+        let alias = format!("rm -rf {}", canonical_operand(operand));
+        if !self.aliases.contains(&alias) {
+            self.aliases.push(alias);
+        }
+    }
+}
+
+/// Canonical `rm`/`find` aliases of a candidate (per segment, comment stripped).
+pub fn canonical_aliases(c: &str) -> Canonical {
+    let mut out = Canonical::default();
+    let gated = c.contains("rm") || c.contains("find") || c.contains(['\'', '"', '\\']);
+    if !gated {
+        return out;
+    }
+    for seg in split_compound(strip_comment(c)) {
+        let words = tokenize_words(seg, Dialect::Posix);
+        let words = peel_launchers(words);
+        let Some(head) = words.first() else { continue };
+        match basename(&head.text).to_lowercase().as_str() {
+            "rm" => rm_targets(words.get(1..).unwrap_or(&[]), None, &mut out),
+            "find" => find_targets(words.get(1..).unwrap_or(&[]), &mut out),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Peel assignments, transparent executors (by basename) and busybox/toybox.
+fn peel_launchers(mut words: Vec<Word>) -> Vec<Word> {
+    let mut pos = 0;
+    for _ in 0..words.len() + 1 {
+        while words.get(pos).is_some_and(|w| is_assignment(&w.text)) {
+            pos += 1;
+        }
+        let Some(head) = words.get(pos) else { break };
+        let name = basename(&head.text).to_lowercase();
+        if (name == "busybox" || name == "toybox") && words.len() > pos + 1 {
+            pos += 1;
+            continue;
+        }
+        if executors::EXECUTORS.contains(&name.as_str()) {
+            let texts: Vec<String> = words
+                .get(pos..)
+                .unwrap_or(&[])
+                .iter()
+                .map(|w| w.text.clone())
+                .collect();
+            match executors::peel(&name, &texts) {
+                Some(Peeled::Skip(n)) => {
+                    pos += n;
+                    continue;
+                }
+                Some(Peeled::Replace(v)) => {
+                    words = v
+                        .into_iter()
+                        .map(|text| Word {
+                            text,
+                            ..Word::default()
+                        })
+                        .collect();
+                    pos = 0;
+                    continue;
+                }
+                None => {}
+            }
+        }
+        break;
+    }
+    words.drain(..pos.min(words.len()));
+    words
+}
+
+/// `rm` operands when both a recursive and a force flag are present. `target`
+/// replaces `{}` (find -exec).
+fn rm_targets(args: &[Word], target: Option<&str>, out: &mut Canonical) {
+    let (mut recursive, mut force) = (false, false);
+    let mut operands: Vec<String> = Vec::new();
+    let mut after_dashes = false;
+    let mut skip_next = false;
+    for w in args {
+        let t = w.text.as_str();
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        if !after_dashes && w.bare_redirect {
+            if let Some(needs_target) = redirection(t) {
+                skip_next = needs_target;
+                continue;
+            }
+        }
+        if after_dashes || !t.starts_with('-') || t == "-" {
+            let op = match target {
+                Some(tg) => clean_path(&t.replace("{}", tg)),
+                None => t.to_string(),
+            };
+            operands.push(op);
+            continue;
+        }
+        if t == "--" {
+            after_dashes = true;
+        } else if let Some(long) = t.strip_prefix("--") {
+            recursive |= long == "recursive";
+            force |= long == "force";
+        } else {
+            recursive |= t.contains(['r', 'R']);
+            force |= t.contains('f');
+        }
+    }
+    if recursive && force {
+        for o in &operands {
+            out.push(o);
+        }
+    }
+}
+
+fn is_expression(t: &str) -> bool {
+    t.starts_with('-') || matches!(t, "(" | ")" | "!" | ",")
+}
+
+/// `find` targets turned into `rm -rf` aliases by `-delete` or `-exec rm -rf {}`.
+fn find_targets(args: &[Word], out: &mut Canonical) {
+    let mut i = 0;
+    // Leading global options: -H -L -P -D x -Ox.
+    while let Some(t) = args.get(i).map(|w| w.text.as_str()) {
+        match t {
+            "-H" | "-L" | "-P" => i += 1,
+            "-D" => i += 2,
+            _ if t.starts_with("-O") => i += 1,
+            _ => break,
+        }
+    }
+    let mut targets: Vec<&str> = Vec::new();
+    while let Some(t) = args.get(i).map(|w| w.text.as_str()) {
+        if is_expression(t) {
+            break;
+        }
+        targets.push(t);
+        i += 1;
+    }
+    if targets.is_empty() {
+        targets.push(".");
+    }
+    let expr = args.get(i..).unwrap_or(&[]);
+    let mut j = 0;
+    while let Some(w) = expr.get(j) {
+        match w.text.as_str() {
+            "-delete" => {
+                for t in &targets {
+                    out.push(t);
+                }
+            }
+            "-exec" | "-execdir" | "-ok" | "-okdir" => {
+                let start = j + 1;
+                let end = expr
+                    .get(start..)
+                    .and_then(|r| r.iter().position(|w| w.text == ";" || w.text == "+"))
+                    .map_or(expr.len(), |p| start + p);
+                let cmd = peel_launchers(expr.get(start..end).unwrap_or(&[]).to_vec());
+                if cmd
+                    .first()
+                    .is_some_and(|h| basename(&h.text).eq_ignore_ascii_case("rm"))
+                {
+                    for t in &targets {
+                        rm_targets(cmd.get(1..).unwrap_or(&[]), Some(t), out);
+                    }
+                }
+                j = end;
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+}
+
+/// Semantic aliases (§4.7 d): head replaced by its lower-cased basename, busybox/toybox
+/// dropped, and for shells the here-string after `<<<`.
+pub fn semantic_aliases(c: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let norm = normalize(strip_comment(c));
+    for seg in split_compound(&norm) {
+        let tokens = tokenize(seg, Dialect::Posix);
+        let Some(head) = tokens.first() else { continue };
+        let base = basename(head).to_lowercase();
+        let shell_herestring = matches!(base.as_str(), "bash" | "sh" | "zsh" | "dash")
+            && tokens.iter().any(|t| t == "<<<");
+        let has_dir = head.contains(['/', '\\']);
+        if !(has_dir
+            || shell_herestring
+            || matches!(base.as_str(), "rm" | "find" | "busybox" | "toybox"))
+        {
+            continue;
+        }
+        let mut words: Vec<String> = tokens.clone();
+        if let Some(h) = words.first_mut() {
+            *h = base.clone();
+        }
+        if (base == "busybox" || base == "toybox") && words.len() > 1 {
+            words.remove(0);
+            if let Some(h) = words.first_mut() {
+                *h = basename(h).to_lowercase();
+            }
+        }
+        add_unique(&mut out, words.join(" "));
+        if shell_herestring {
+            if let Some(at) = tokens.iter().position(|t| t == "<<<") {
+                let here = tokens.get(at + 1..).unwrap_or(&[]).join(" ");
+                if !here.is_empty() {
+                    add_unique(&mut out, here);
+                }
+            }
+        }
+    }
+    out.retain(|a| a != c);
+    out
+}
+
+fn add_unique(out: &mut Vec<String>, s: String) {
+    if !out.contains(&s) {
+        out.push(s);
+    }
+}
+
+/// Whether the cmd.exe / PowerShell re-parses apply to `c`.
+pub fn wants_foreign_reparse(c: &str) -> bool {
+    matches!(head_dialect(c), Some(Dialect::Cmd | Dialect::PowerShell))
+        || c.contains('^')
+        || c.contains("&>")
+        || (c.contains('\'') && c.contains(['&', '|']))
+        || c.contains('`')
+}
+
+/// cmd.exe and PowerShell readings of `c`, lower-cased: each normalized whole, and
+/// each of its segments.
+pub fn foreign_reparses(c: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if !wants_foreign_reparse(c) {
+        return out;
+    }
+    for dialect in [Dialect::Cmd, Dialect::PowerShell] {
+        let split_rules = if dialect == Dialect::Cmd {
+            Dialect::Cmd
+        } else {
+            Dialect::Posix
+        };
+        let mut parts = Vec::new();
+        for seg in split_dialect(c, split_rules).segments {
+            let (tokens, _) = normalize_segment_in(seg, dialect);
+            if !tokens.is_empty() {
+                let text = tokens.join(" ").to_lowercase();
+                add_unique(&mut out, text.clone());
+                parts.push(text);
+            }
+        }
+        if parts.len() > 1 {
+            add_unique(&mut out, parts.join(" && "));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(c: &str) -> Vec<String> {
+        canonical_aliases(c).aliases
+    }
+
+    #[test]
+    fn comment_stripping_cuts_at_unquoted_word_hash() {
+        assert_eq!(strip_comment("rm -rf /tmp # /"), "rm -rf /tmp");
+        assert_eq!(strip_comment("echo '# x' a#b"), "echo '# x' a#b");
+        assert_eq!(strip_comment("echo \\# x"), "echo \\# x");
+    }
+
+    #[test]
+    fn body_variants_peel_compound_syntax() {
+        assert_eq!(body_variants("if rm -rf /"), ["rm -rf /"]);
+        assert_eq!(body_variants("{ rm -rf /"), ["rm -rf /"]);
+        assert_eq!(body_variants("then true"), ["true"]);
+        assert_eq!(body_variants("(rm -rf /)"), ["rm -rf /"]);
+        assert_eq!(body_variants("while ! { rm x; }"), ["rm x;"]);
+        assert!(body_variants("fi").is_empty());
+        assert_eq!(body_variants("echo (rm -rf /)"), ["echo (rm -rf /"]);
+    }
+
+    #[test]
+    fn body_variants_case_takes_text_after_paren() {
+        assert_eq!(body_variants("case x in x) rm -rf /"), ["rm -rf /"]);
+    }
+
+    #[test]
+    fn clean_path_is_lexical() {
+        assert_eq!(clean_path("/tmp/../"), "/");
+        assert_eq!(clean_path("work/../../*"), "../*");
+        assert_eq!(clean_path("a//b/./c/.."), "a/b");
+        assert_eq!(clean_path("/.."), "/");
+        assert_eq!(clean_path(""), ".");
+    }
+
+    #[test]
+    fn canonical_find_exec_rm_becomes_rm_rf_target() {
+        assert_eq!(canon("find / -exec /bin/rm -rf {} \\;"), ["rm -rf /"]);
+    }
+
+    #[test]
+    fn canonical_find_delete_defaults_to_dot() {
+        assert_eq!(canon("find -delete"), ["rm -rf ."]);
+        assert_eq!(canon("find / -name x -delete"), ["rm -rf /"]);
+    }
+
+    #[test]
+    fn canonical_rm_cleans_traversal() {
+        assert_eq!(canon("rm -rf work/../../*"), ["rm -rf ../*"]);
+        assert_eq!(canon("rm -rf ./x"), ["rm -rf ./x"]);
+        assert_eq!(canon("rm -rf /tmp/../"), ["rm -rf /"]);
+    }
+
+    #[test]
+    fn canonical_rm_flag_forms() {
+        assert_eq!(canon("rm -vfr -- /"), ["rm -rf /"]);
+        assert_eq!(canon("rm --recursive --force /"), ["rm -rf /"]);
+        assert_eq!(canon("rm -r -f /"), ["rm -rf /"]);
+        assert_eq!(canon("rm -R -f -- -x"), ["rm -rf -x"]);
+        assert!(canon("rm -f /").is_empty());
+    }
+
+    #[test]
+    fn canonical_rm_skips_redirections_but_not_quoted_ones() {
+        assert!(canon("rm -rf > /").is_empty());
+        assert_eq!(canon("rm -rf '>' /"), ["rm -rf >", "rm -rf /"]);
+        assert_eq!(canon("rm -rf 2>/dev/null /x"), ["rm -rf /x"]);
+    }
+
+    #[test]
+    fn canonical_peels_launchers_and_multicall_wrappers() {
+        assert_eq!(canon("busybox rm -rf /"), ["rm -rf /"]);
+        assert_eq!(canon("/usr/bin/env nohup /bin/rm -fr /"), ["rm -rf /"]);
+        assert_eq!(canon("FOO=1 toybox rm -rf /"), ["rm -rf /"]);
+    }
+
+    #[test]
+    fn canonical_ignores_comments() {
+        assert_eq!(canon("rm -rf /tmp # /"), ["rm -rf /tmp"]);
+    }
+
+    #[test]
+    fn canonical_overflow_is_flagged() {
+        let c = format!(
+            "rm -rf {}",
+            (0..300)
+                .map(|i| format!("/d{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let out = canonical_aliases(&c);
+        assert!(out.overflow);
+        assert_eq!(out.aliases.len(), MAX_CANONICAL);
+    }
+
+    #[test]
+    fn semantic_alias_basename_of_head() {
+        assert_eq!(semantic_aliases("/bin/rm -rf /"), ["rm -rf /"]);
+        assert_eq!(
+            semantic_aliases("/usr/local/bin/rampart setup x"),
+            ["rampart setup x"]
+        );
+        assert!(semantic_aliases("git status").is_empty());
+    }
+
+    #[test]
+    fn semantic_alias_drops_busybox() {
+        assert_eq!(semantic_aliases("busybox rm -rf /"), ["rm -rf /"]);
+    }
+
+    #[test]
+    fn semantic_alias_here_string() {
+        assert_eq!(
+            semantic_aliases("bash <<< 'rm -rf /'"),
+            ["bash <<< rm -rf /", "rm -rf /"]
+        );
+    }
+
+    #[test]
+    fn foreign_reparse_only_when_hinted() {
+        assert!(foreign_reparses("git status").is_empty());
+        assert!(foreign_reparses("cmd /c D^EL x").contains(&"del x".to_string()));
+        assert!(foreign_reparses("I`EX (x)").contains(&"iex (x)".to_string()));
+    }
+}

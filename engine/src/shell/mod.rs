@@ -1,0 +1,143 @@
+//! Shell-aware normalization (spec §4): sanitize, split, tokenize, unwrap wrappers,
+//! extract subcommands, and compute the executed components of a command.
+//!
+//! The parsers are deliberately small and conservative; every loop and recursion is
+//! bounded, and input the parsers cannot follow is reported as *opaque*
+//! ([`Analysis::opaque`]) instead of being guessed at.
+//!
+//! - [`sanitize`](sanitize::sanitize) (§4.1), [`split_compound`] (§4.2),
+//!   [`tokenize`] (§4.3), [`normalize`] (§4.4, with the transparent [`executors`]),
+//!   [`extract_subcommands`] (§4.5), [`analyze`] (§4.6);
+//! - [`aliases`]: the extra readings only restrictive rules use (§4.7);
+//! - [`env_assignment_names`] (§4.8).
+
+pub mod aliases;
+pub mod env_assign;
+pub mod executors;
+pub mod normalize;
+pub mod sanitize;
+pub mod split;
+pub mod subcommands;
+pub mod tokenize;
+
+pub use env_assign::env_assignment_names;
+pub use normalize::{normalize, normalize_full};
+pub use sanitize::sanitize;
+pub use split::split_compound;
+pub use subcommands::extract_subcommands;
+pub use tokenize::{tokenize, Dialect};
+
+/// Longest command that is analysed; longer ones are opaque.
+pub const MAX_COMMAND: usize = 8192;
+/// Most executed components; more make the command opaque.
+pub const MAX_COMPONENTS: usize = 1024;
+
+/// Reason strings for [`Analysis::opaque`].
+pub mod opaque {
+    /// Over [`super::MAX_COMMAND`] bytes.
+    pub const TOO_LONG: &str = "command longer than 8192 bytes";
+    /// A quote is never closed.
+    pub const UNTERMINATED_QUOTE: &str = "unterminated quote";
+    /// `$(`, a backtick or `<(` is never closed.
+    pub const UNCLOSED_SUBSTITUTION: &str = "unclosed command substitution";
+    /// Nesting or wrapper depth beyond the parser's bounds.
+    pub const TOO_DEEP: &str = "nesting too deep";
+    /// More than [`super::MAX_COMPONENTS`] components.
+    pub const TOO_MANY_COMPONENTS: &str = "too many components";
+}
+
+/// The result of analysing one command string (spec §4.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Analysis {
+    /// `normalize(cmd)`, or the command itself when normalization is empty.
+    pub normalized: String,
+    /// The executed components.
+    pub components: Vec<String>,
+    /// More than one segment, or subcommands present.
+    pub composite: bool,
+    /// Why the command cannot be parsed safely, if it cannot.
+    pub opaque: Option<String>,
+}
+
+/// Analyse a command into its executed components (spec §4.6).
+pub fn analyze(cmd: &str) -> Analysis {
+    if cmd.len() > MAX_COMMAND {
+        return Analysis {
+            normalized: cmd.to_string(),
+            components: vec![cmd.trim().to_string()],
+            composite: false,
+            opaque: Some(opaque::TOO_LONG.to_string()),
+        };
+    }
+    let norm = normalize_full(cmd);
+    let normalized = if norm.text.is_empty() {
+        cmd.to_string()
+    } else {
+        norm.text.clone()
+    };
+    let segments = split_compound(&normalized);
+    let subs = subcommands::extract(cmd);
+    let composite = segments.len() > 1 || !subs.commands.is_empty();
+    let mut components: Vec<String> = Vec::new();
+    let mut truncated = norm.truncated || subs.truncated;
+    if composite {
+        let mut add = |c: &str| {
+            let c = c.trim();
+            if !c.is_empty() && !components.iter().any(|x| x == c) {
+                components.push(c.to_string());
+            }
+        };
+        for s in &segments {
+            add(s);
+        }
+        for sub in &subs.commands {
+            for s in split_compound(sub) {
+                let n = normalize_full(s);
+                truncated |= n.truncated;
+                add(&n.text);
+            }
+        }
+    } else {
+        components.push(normalized.trim().to_string());
+    }
+    let opaque = if truncated {
+        Some(opaque::TOO_DEEP)
+    } else if components.len() > MAX_COMPONENTS {
+        Some(opaque::TOO_MANY_COMPONENTS)
+    } else if norm.unterminated_quote || tokenize::has_unterminated_quote(cmd) {
+        Some(opaque::UNTERMINATED_QUOTE)
+    } else if subs.unclosed {
+        Some(opaque::UNCLOSED_SUBSTITUTION)
+    } else {
+        None
+    };
+    Analysis {
+        normalized,
+        components,
+        composite,
+        opaque: opaque.map(str::to_string),
+    }
+}
+
+/// Remove leading lines that are blank or start with `#` (spec §4.9). If only such
+/// lines remain, the result is empty.
+pub fn strip_leading_comment_lines(cmd: &str) -> &str {
+    let mut rest = cmd;
+    loop {
+        let (line, after) = match rest.split_once('\n') {
+            Some((l, a)) => (l, Some(a)),
+            None => (rest, None),
+        };
+        let t = line.trim();
+        if !(t.is_empty() || t.starts_with('#')) {
+            return rest;
+        }
+        match after {
+            Some(a) => rest = a,
+            None => return "",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+//! Spec §4.6 examples for [`analyze`], and §4.9 comment-line stripping.
+
+use super::*;
+
+fn components(c: &str) -> Vec<String> {
+    analyze(c).components
+}
+
+#[test]
+fn analyze_simple_command_is_one_component() {
+    let a = analyze("git status");
+    assert_eq!(a.components, ["git status"]);
+    assert!(!a.composite);
+    assert_eq!(a.opaque, None);
+}
+
+#[test]
+fn analyze_compound_lists_every_segment() {
+    let a = analyze("git status && rm -rf /tmp/x");
+    assert!(a.composite);
+    assert_eq!(a.components, ["git status", "rm -rf /tmp/x"]);
+}
+
+#[test]
+fn analyze_subcommands_become_components() {
+    assert_eq!(
+        components("echo $(git status)"),
+        ["echo $(git status)", "git status"]
+    );
+    assert_eq!(components("echo `a; b`"), ["echo `a", "b`", "a", "b"]);
+}
+
+#[test]
+fn analyze_unwraps_shell_wrappers() {
+    assert_eq!(components("bash -c 'git status'"), ["git status"]);
+    assert_eq!(components("echo 'git status'"), ["echo git status"]);
+}
+
+#[test]
+fn analyze_quirk_quoted_separator_splits_after_normalization() {
+    assert_eq!(components("echo 'a;b'"), ["echo a", "b"]);
+}
+
+#[test]
+fn analyze_empty_normalization_falls_back_to_command() {
+    let a = analyze("FOO=bar");
+    assert_eq!(a.normalized, "FOO=bar");
+    assert_eq!(a.components, ["FOO=bar"]);
+}
+
+#[test]
+fn analyze_end_to_end_example_4_10() {
+    let a = analyze("FOO=1 bash -lc 'echo ok; /bin/rm -fr /tmp/../'");
+    assert_eq!(a.normalized, "echo ok; /bin/rm -fr /tmp/../");
+    assert_eq!(a.components, ["echo ok", "/bin/rm -fr /tmp/../"]);
+}
+
+#[test]
+fn analyze_marks_unterminated_quotes_opaque() {
+    assert_eq!(
+        analyze("echo 'abc").opaque.as_deref(),
+        Some(opaque::UNTERMINATED_QUOTE)
+    );
+}
+
+#[test]
+fn analyze_marks_unclosed_substitution_opaque() {
+    assert_eq!(
+        analyze("echo $(id").opaque.as_deref(),
+        Some(opaque::UNCLOSED_SUBSTITUTION)
+    );
+}
+
+#[test]
+fn analyze_marks_deep_nesting_opaque() {
+    let deep = format!("{}id{}", "$(".repeat(64), ")".repeat(64));
+    assert_eq!(analyze(&deep).opaque.as_deref(), Some(opaque::TOO_DEEP));
+}
+
+#[test]
+fn analyze_marks_over_long_commands_opaque() {
+    let long = "a".repeat(MAX_COMMAND + 1);
+    assert_eq!(analyze(&long).opaque.as_deref(), Some(opaque::TOO_LONG));
+}
+
+#[test]
+fn strip_leading_comment_lines_drops_blank_and_hash_lines() {
+    assert_eq!(
+        strip_leading_comment_lines("# note\n\n  # x\nrm -rf /\n# y"),
+        "rm -rf /\n# y"
+    );
+    assert_eq!(strip_leading_comment_lines("# only\n#comments"), "");
+    assert_eq!(strip_leading_comment_lines("git status"), "git status");
+    assert_eq!(strip_leading_comment_lines(""), "");
+}

@@ -1,0 +1,408 @@
+//! One policy round trip: build the request, send it, read and judge the
+//! answer. Safe code over the socket layer in `net`.
+//!
+//! Deadlines: `RAMPART_TIMEOUT_MS` bounds connect + send + the reply. Because
+//! we send `"wait":true`, an `ask` decision is held by the daemon until a
+//! human answers, which takes longer than that. The hook switches to the long
+//! `RAMPART_ASK_TIMEOUT_MS` deadline once the daemon has shown it accepted
+//! the request:
+//! * on a Unix socket, when the short deadline passes and the daemon has
+//!   read our whole request (`SIOCOUTQ` reports no unread bytes) — a stopped
+//!   (SIGSTOP) or wedged daemon never reads it, so it still times out on the
+//!   short deadline and the fail-open switch applies;
+//! * on any transport, when the daemon sends an interim `102 Processing`.
+//!
+//! A daemon that reads the request and then never answers therefore holds
+//! the call for up to `RAMPART_ASK_TIMEOUT_MS` (default 130 s, above the
+//! daemon's ask timeout).
+//!
+//! A reused kept-alive connection that fails before any reply byte (the
+//! daemon closed it while idle) is retried once on a fresh connection.
+
+use crate::buf::{Buf, Counter, Sink};
+use crate::command::Command;
+use crate::config::{Config, Transport};
+use crate::decide::Outcome;
+use crate::http::{
+    self, Facts, Head, HeadError, Identity, StatusClass, Target, MAX_BODY, MAX_REQUEST_BODY,
+};
+use crate::json::{parse_answer, Answer};
+use crate::net::{now_ms, Lease, Mapped, NetError, Socket, SocketSink};
+
+const STACK_REPLY: usize = 8 * 1024;
+
+/// Asks the daemon about `cmd`. `may_cache`: this process owns the
+/// kept-alive connection slot.
+pub fn ask<'a, I>(
+    cfg: &Config,
+    cmd: &Command<'a, I>,
+    facts: &Facts<'_>,
+    answer: &mut Answer<'_, '_>,
+    may_cache: bool,
+) -> Outcome
+where
+    I: Iterator<Item = &'a [u8]> + Clone,
+{
+    let (host, base): (&[u8], &[u8]) = match &cfg.transport {
+        Transport::Unix(_) => (b"localhost", b""),
+        Transport::Tcp { host, base, .. } => (host.as_bytes(), base.as_bytes()),
+        Transport::Unset => return Outcome::Transport(b"no policy daemon socket is configured"),
+        Transport::Invalid(why) => return Outcome::Local(why),
+    };
+    if cfg.token_invalid {
+        return Outcome::Local(b"RAMPART_TOKEN is too long or contains control characters");
+    }
+    let target = Target {
+        host,
+        base_path: base,
+    };
+    let who = Identity {
+        agent: cfg.agent.as_bytes(),
+        session: cfg.session.as_bytes(),
+    };
+    let mut count = Counter::default();
+    http::write_body(&mut count, &who, cmd, facts);
+    if count.len > MAX_REQUEST_BODY {
+        return Outcome::Local(b"the command is too large to check (over 1 MiB)");
+    }
+    let request = Request {
+        cfg,
+        target,
+        who,
+        cmd,
+        facts,
+        body_len: count.len,
+    };
+    let deadline = now_ms().saturating_add(cfg.timeout_ms);
+
+    let mut lease = if may_cache { Lease::acquire() } else { None };
+    if let Some(l) = lease.as_mut() {
+        if let Some(sock) = l.take() {
+            match request.round_trip(&sock, true, deadline, answer) {
+                Ok((outcome, reusable)) => {
+                    finish(lease, sock, reusable);
+                    return outcome;
+                }
+                Err(Failure::Stale) => sock.close(),
+                Err(Failure::Final(outcome)) => {
+                    sock.close();
+                    release(lease);
+                    return outcome;
+                }
+            }
+        }
+    }
+    let sock = match Socket::connect(&cfg.transport, deadline) {
+        Ok(s) => s,
+        Err(e) => {
+            release(lease);
+            return Outcome::Transport(e.reason());
+        }
+    };
+    let keep = lease.is_some();
+    match request.round_trip(&sock, keep, deadline, answer) {
+        Ok((outcome, reusable)) => {
+            finish(lease, sock, reusable && keep);
+            outcome
+        }
+        Err(Failure::Stale) => {
+            sock.close();
+            release(lease);
+            Outcome::Transport(NetError::Closed.reason())
+        }
+        Err(Failure::Final(outcome)) => {
+            sock.close();
+            release(lease);
+            outcome
+        }
+    }
+}
+
+fn finish(lease: Option<Lease>, sock: Socket, reusable: bool) {
+    match lease {
+        Some(l) if reusable => l.store(sock),
+        Some(l) => {
+            sock.close();
+            l.release();
+        }
+        None => sock.close(),
+    }
+}
+
+fn release(lease: Option<Lease>) {
+    if let Some(l) = lease {
+        l.release();
+    }
+}
+
+enum Failure {
+    /// Nothing came back on a reused connection: retry on a fresh one.
+    Stale,
+    /// Give up with this outcome.
+    Final(Outcome),
+}
+
+struct Request<'r, 'a, I> {
+    cfg: &'r Config,
+    target: Target<'r>,
+    who: Identity<'r>,
+    cmd: &'r Command<'a, I>,
+    facts: &'r Facts<'r>,
+    body_len: usize,
+}
+
+impl<'a, I> Request<'_, 'a, I>
+where
+    I: Iterator<Item = &'a [u8]> + Clone,
+{
+    fn round_trip(
+        &self,
+        sock: &Socket,
+        keep_alive: bool,
+        deadline: u64,
+        answer: &mut Answer<'_, '_>,
+    ) -> Result<(Outcome, bool), Failure> {
+        let token = self.cfg.token.as_ref().map(|t| t.as_bytes());
+        let mut sink = SocketSink::new(sock, deadline);
+        http::write_head(&mut sink, &self.target, token, self.body_len, keep_alive);
+        http::write_body(&mut sink, &self.who, self.cmd, self.facts);
+        if let Err(e) = sink.flush() {
+            return Err(if keep_alive && matches!(e, NetError::Closed) {
+                Failure::Stale
+            } else {
+                Failure::Final(Outcome::Transport(e.reason()))
+            });
+        }
+        let unix = matches!(self.cfg.transport, Transport::Unix(_));
+        let long = Extension {
+            ask_timeout_ms: self.cfg.ask_timeout_ms,
+            by_read_check: unix,
+        };
+        read_reply(sock, deadline, long, keep_alive, answer)
+    }
+}
+
+/// How the read deadline may be extended for a human decision.
+#[derive(Clone, Copy)]
+struct Extension {
+    ask_timeout_ms: u64,
+    /// Extend when the peer has read the whole request (Unix sockets).
+    by_read_check: bool,
+}
+
+fn read_reply(
+    sock: &Socket,
+    mut deadline: u64,
+    long: Extension,
+    reused: bool,
+    answer: &mut Answer<'_, '_>,
+) -> Result<(Outcome, bool), Failure> {
+    let ask_timeout_ms = long.ask_timeout_ms;
+    let mut extended = false;
+    let mut stack = [0u8; STACK_REPLY];
+    let mut have = 0usize;
+    let mut got_any = false;
+    // Read until a final (non-1xx) head is complete.
+    let head: Head = loop {
+        match http::parse_head(stack.get(..have).unwrap_or(&[])) {
+            Ok(Some(h)) if http::classify(h.status) == StatusClass::Interim => {
+                // Drop the interim response; the daemon is alive and waiting
+                // for a human: switch to the long deadline.
+                stack.copy_within(h.len..have, 0);
+                have -= h.len;
+                deadline = now_ms().saturating_add(ask_timeout_ms);
+                extended = true;
+                continue;
+            }
+            Ok(Some(h)) => break h,
+            Ok(None) => {}
+            Err(e) => return Err(Failure::Final(head_error(e))),
+        }
+        let Some(room) = stack.get_mut(have..) else {
+            return Err(Failure::Final(protocol()));
+        };
+        if room.is_empty() {
+            return Err(Failure::Final(Outcome::Protocol(
+                b"the policy daemon sent oversized headers",
+            )));
+        }
+        match sock.recv(room, deadline) {
+            Ok(0) if !got_any && reused => return Err(Failure::Stale),
+            Ok(0) => {
+                return Err(Failure::Final(Outcome::Transport(
+                    NetError::Closed.reason(),
+                )))
+            }
+            Ok(n) => {
+                got_any = true;
+                have += n;
+            }
+            Err(NetError::Closed) if !got_any && reused => return Err(Failure::Stale),
+            Err(NetError::Timeout)
+                if !extended && long.by_read_check && sock.unread_outgoing() == Some(0) =>
+            {
+                // The daemon read the request and is still deciding: a
+                // human is being asked. Wait for the long deadline.
+                extended = true;
+                deadline = now_ms().saturating_add(ask_timeout_ms);
+            }
+            Err(e) => return Err(Failure::Final(Outcome::Transport(e.reason()))),
+        }
+    };
+    let class = http::classify(head.status);
+    let in_stack = have.saturating_sub(head.len);
+    let body_fits = head
+        .content_length
+        .is_some_and(|n| head.len.saturating_add(n) <= STACK_REPLY);
+    let (outcome, complete) = if body_fits {
+        let want = head.content_length.unwrap_or(0);
+        let end = head.len + want;
+        if let Err(f) = fill(sock, &mut stack, have, end, deadline) {
+            return Err(Failure::Final(f));
+        }
+        (
+            judge(
+                class,
+                head.status,
+                stack.get(head.len..end).unwrap_or(&[]),
+                answer,
+            ),
+            have <= end,
+        )
+    } else {
+        // Larger (or unknown-length) body: move it to a mapping.
+        let Some(mut big) = Mapped::new(MAX_BODY + 1) else {
+            return Err(Failure::Final(Outcome::Local(
+                b"out of memory reading the reply",
+            )));
+        };
+        let buf = big.as_mut_slice();
+        let start = stack.get(head.len..have).unwrap_or(&[]);
+        let Some(dst) = buf.get_mut(..in_stack) else {
+            return Err(Failure::Final(Outcome::Protocol(
+                b"the policy daemon reply is too large",
+            )));
+        };
+        dst.copy_from_slice(start);
+        let len = match head.content_length {
+            Some(n) => {
+                if let Err(f) = fill(sock, buf, in_stack, n, deadline) {
+                    return Err(Failure::Final(f));
+                }
+                n
+            }
+            None => {
+                if !head.close {
+                    return Err(Failure::Final(Outcome::Protocol(
+                        b"the policy daemon reply has no length",
+                    )));
+                }
+                match read_to_eof(sock, buf, in_stack, deadline) {
+                    Ok(n) => n,
+                    Err(f) => return Err(Failure::Final(f)),
+                }
+            }
+        };
+        (
+            judge(class, head.status, buf.get(..len).unwrap_or(&[]), answer),
+            head.content_length.is_some(),
+        )
+    };
+    Ok((
+        outcome,
+        complete && !head.close && head.content_length.is_some(),
+    ))
+}
+
+fn protocol() -> Outcome {
+    Outcome::Protocol(b"the policy daemon sent a malformed reply")
+}
+
+fn head_error(e: HeadError) -> Outcome {
+    match e {
+        HeadError::Malformed => protocol(),
+        HeadError::Unsupported => {
+            Outcome::Protocol(b"the policy daemon used an unsupported transfer encoding")
+        }
+        HeadError::TooLarge => Outcome::Protocol(b"the policy daemon reply is larger than 64 KiB"),
+    }
+}
+
+/// Reads into `buf[have..end]`.
+fn fill(
+    sock: &Socket,
+    buf: &mut [u8],
+    mut have: usize,
+    end: usize,
+    deadline: u64,
+) -> Result<(), Outcome> {
+    while have < end {
+        let Some(room) = buf.get_mut(have..end) else {
+            return Err(protocol());
+        };
+        match sock.recv(room, deadline) {
+            Ok(0) => return Err(Outcome::Transport(NetError::Closed.reason())),
+            Ok(n) => have += n,
+            Err(e) => return Err(Outcome::Transport(e.reason())),
+        }
+    }
+    Ok(())
+}
+
+/// Reads until EOF; more than [`MAX_BODY`] bytes is a protocol error.
+fn read_to_eof(
+    sock: &Socket,
+    buf: &mut [u8],
+    mut have: usize,
+    deadline: u64,
+) -> Result<usize, Outcome> {
+    loop {
+        let Some(room) = buf.get_mut(have..) else {
+            return Err(protocol());
+        };
+        if room.is_empty() {
+            return Err(Outcome::Protocol(
+                b"the policy daemon reply is larger than 64 KiB",
+            ));
+        }
+        match sock.recv(room, deadline) {
+            Ok(0) => return Ok(have),
+            Ok(n) => have += n,
+            Err(e) => return Err(Outcome::Transport(e.reason())),
+        }
+    }
+}
+
+fn judge(class: StatusClass, status: u16, body: &[u8], answer: &mut Answer<'_, '_>) -> Outcome {
+    match class {
+        StatusClass::Ok => match parse_answer(body, answer) {
+            Ok(true) => Outcome::Allowed,
+            Ok(false) => Outcome::Refused,
+            Err(_) => {
+                Outcome::Protocol(b"the policy daemon reply has no single boolean \"allowed\"")
+            }
+        },
+        StatusClass::ServerError => Outcome::ServerError(status),
+        StatusClass::Auth => Outcome::Auth(status),
+        StatusClass::Interim | StatusClass::Unexpected => {
+            Outcome::Protocol(b"the policy daemon answered with an unexpected HTTP status")
+        }
+    }
+}
+
+/// Exposed so `hooks` can size its display buffer.
+pub fn write_display<'a, S, I>(out: &mut S, cmd: &Command<'a, I>)
+where
+    S: Sink,
+    I: Iterator<Item = &'a [u8]> + Clone,
+{
+    let mut store = [0u8; 600];
+    let mut b = Buf::new(&mut store);
+    cmd.write_to(&mut b);
+    for &c in b.as_bytes() {
+        out.put_byte(if c < 0x20 || c == 0x7f { b'?' } else { c });
+    }
+    if b.overflowed() {
+        out.put("…".as_bytes());
+    }
+}

@@ -1,0 +1,927 @@
+//! The exported hooks and the per-call flow. One of the FFI modules allowed
+//! to use `unsafe`; the decisions themselves are made in safe modules.
+//!
+//! Per call: (1) mode `disabled` or re-entry → straight to the real function;
+//! (2) a target that certainly does not exist (or a PATH search that finds
+//! nothing) → straight to the real function, which fails without running
+//! anything — so a caller's own PATH walk asks at most once; (3) the floor
+//! (enforce mode); (4) ask the daemon; (5) on allow, call the real function
+//! with the caller's errno restored and a rebuilt environment; on deny, set
+//! `EPERM` (exec family: -1; spawn family: return value `EPERM`; `system`:
+//! -1 as if the shell could not be started; `popen`: NULL) and print one
+//! `rampart: blocked ...` line unless `RAMPART_QUIET=1`.
+//!
+//! Everything here runs on the caller's stack: no allocation, no locks, no
+//! `dlsym` after load. Only syscalls and stack buffers, because calls arrive
+//! in vfork children (dash, CPython) and in fork children of multithreaded
+//! parents.
+
+use core::ffi::{c_char, c_int, c_void};
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+use crate::buf::{Buf, Counter, Fnv, Sink};
+use crate::client;
+use crate::command::Command;
+use crate::config::{Config, Mode};
+use crate::cstr::{self, CStrArray, CStrIter, PATH_MAX};
+use crate::decide::{self, Outcome, Verdict};
+use crate::env::{classify, EnvKind, Snapshot};
+use crate::floor;
+use crate::http::Facts;
+use crate::json::Answer;
+use crate::net::Mapped;
+use crate::path;
+use crate::real::{self, State};
+
+type ExecvHook = unsafe extern "C" fn(*const c_char, *const *const c_char) -> c_int;
+type ExecveHook =
+    unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+
+extern "C" {
+    fn rampart_shim_register(v: ExecvHook, vp: ExecvHook, ve: ExecveHook);
+    fn rampart_guard_enter() -> c_int;
+    fn rampart_guard_leave();
+}
+
+// ---------------------------------------------------------------- load time
+
+/// The load-time constructor body: resolve the real functions, snapshot the
+/// environment, register the shim's callbacks.
+pub fn on_load() {
+    real::resolve_all();
+    let _ = state();
+    // SAFETY: registering pointers to our own hooks, whose signatures match
+    // the C typedefs in shim.c.
+    unsafe { rampart_shim_register(execv, execvp, execve) };
+}
+
+fn state() -> Option<&'static State> {
+    real::state_or_init(init_state)
+}
+
+fn init_state(st: &mut State) {
+    let env = cstr::environ_array();
+    let pid = cstr::getpid();
+    st.load_pid = pid;
+    st.config = Config::from_env(|name| cstr::lookup(env, name), i64::from(pid));
+    let mut lib = [0u8; PATH_MAX];
+    let lib_len = own_path(&mut lib);
+    let ourlib = lib.get(..lib_len).unwrap_or(&[]);
+    let is_ours = |item: &[u8]| -> bool {
+        if !item.contains(&b'/') {
+            return item == crate::command::basename(ourlib);
+        }
+        let mut r = [0u8; PATH_MAX];
+        realpath(item, &mut r).is_some_and(|n| r.get(..n) == Some(ourlib))
+    };
+    st.snapshot
+        .fill(env.iter(), ourlib, is_ours, st.config.session.as_bytes());
+    if lib_len == 0 {
+        // Without our own path the children cannot be protected.
+        st.snapshot = Snapshot::EMPTY;
+    }
+}
+
+/// This library's absolute path (via `dladdr` + `realpath`); 0 if unknown.
+fn own_path(out: &mut [u8; PATH_MAX]) -> usize {
+    // SAFETY: all-zero is a valid Dl_info.
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    let addr = on_load as *const c_void;
+    // SAFETY: `addr` is inside this object; `info` is a valid out-pointer.
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 {
+        return 0;
+    }
+    // SAFETY: dladdr filled dli_fname with a NUL-terminated string or null.
+    let Some(name) = (unsafe { cstr::bytes(info.dli_fname) }) else {
+        return 0;
+    };
+    realpath(name, out).unwrap_or(0)
+}
+
+fn realpath(path: &[u8], out: &mut [u8; PATH_MAX]) -> Option<usize> {
+    cstr::with_cstr(path, |p| {
+        // SAFETY: `p` is NUL-terminated; `out` has PATH_MAX bytes as realpath requires.
+        let r = unsafe { libc::realpath(p, out.as_mut_ptr().cast()) };
+        if r.is_null() {
+            None
+        } else {
+            out.iter().position(|b| *b == 0)
+        }
+    })
+    .flatten()
+}
+
+// ---------------------------------------------------------------- checking
+
+enum Check {
+    Allow,
+    Deny,
+}
+
+/// Decides one call. Never inlined so its buffers are off the stack by the
+/// time the real function runs.
+#[inline(never)]
+fn check(api: &'static [u8], cmd: Command<'_, CStrIter<'_>>, resolved: Option<&[u8]>) -> Check {
+    let Some(st) = state() else {
+        // Another thread is initialising (only before our constructor).
+        return Check::Deny;
+    };
+    if st.config.mode == Mode::Disabled {
+        return Check::Allow;
+    }
+    // SAFETY: plain call into the shim; touches only this thread's flag.
+    if unsafe { rampart_guard_enter() } == 0 {
+        return Check::Allow;
+    }
+    let r = check_inner(st, api, &cmd, resolved);
+    // SAFETY: as above. Cleared before the real function runs (vfork).
+    unsafe { rampart_guard_leave() };
+    r
+}
+
+/// The last denial of this process: (pid, fingerprint of command + target
+/// inode). Callers that walk PATH themselves (dash, CPython) retry a denied
+/// exec on the next candidate, which is often the same file through a
+/// symlinked directory (`/usr/bin/x` then `/bin/x`); the repeat is denied
+/// without asking again. Keyed by pid, so a vfork child writing here never
+/// affects its parent.
+static LAST_DENY_PID: AtomicI32 = AtomicI32::new(0);
+static LAST_DENY_KEY: AtomicU64 = AtomicU64::new(0);
+
+fn deny_key(cmd: &Command<'_, CStrIter<'_>>, resolved: Option<&[u8]>) -> u64 {
+    let mut h = Fnv::default();
+    cmd.write_to(&mut h);
+    if let Some(Ok(st)) = resolved.map(cstr::stat) {
+        h.put_u64(st.st_dev);
+        h.put_byte(b':');
+        h.put_u64(st.st_ino);
+    }
+    h.0
+}
+
+fn check_inner(
+    st: &State,
+    api: &'static [u8],
+    cmd: &Command<'_, CStrIter<'_>>,
+    resolved: Option<&[u8]>,
+) -> Check {
+    let cfg = &st.config;
+    let enforce = cfg.mode == Mode::Enforce;
+    let pid = cstr::getpid();
+    let key = if enforce { deny_key(cmd, resolved) } else { 0 };
+    if enforce
+        && LAST_DENY_PID.load(Ordering::Acquire) == pid
+        && LAST_DENY_KEY.load(Ordering::Acquire) == key
+    {
+        debug(cfg, api, b"repeat of the previous denial", b"deny");
+        return Check::Deny;
+    }
+    let verdict = check_fresh(st, api, cmd, resolved);
+    if enforce && matches!(verdict, Check::Deny) {
+        LAST_DENY_KEY.store(key, Ordering::Release);
+        LAST_DENY_PID.store(pid, Ordering::Release);
+    }
+    verdict
+}
+
+fn check_fresh(
+    st: &State,
+    api: &'static [u8],
+    cmd: &Command<'_, CStrIter<'_>>,
+    resolved: Option<&[u8]>,
+) -> Check {
+    let cfg = &st.config;
+    let enforce = cfg.mode == Mode::Enforce;
+    if enforce && cfg.floor {
+        let home = Some(cfg.home.as_bytes()).filter(|h| !h.is_empty());
+        let hit = match cmd {
+            Command::Argv { argv, .. } => {
+                floor::check_argv(argv.clone(), home, cstr::is_block_device)
+            }
+            Command::Shell(s) => floor::check_shell(s, home, cstr::is_block_device),
+        };
+        if let Some(hit) = hit {
+            debug(cfg, api, b"compiled-in floor", b"deny");
+            report_block(cfg, cmd, hit.message(), b"rampart-floor");
+            return Check::Deny;
+        }
+    }
+    let mut cwd_store = [0u8; PATH_MAX];
+    let cwd_len = cstr::getcwd(&mut cwd_store);
+    let cwd = cwd_len.and_then(|n| cwd_store.get(..n));
+    let mut abs_store = [0u8; PATH_MAX];
+    let resolved = match (resolved, cwd) {
+        (Some(r), Some(c)) if r.first() != Some(&b'/') => {
+            let mut b = Buf::new(&mut abs_store);
+            b.put(c);
+            b.put_byte(b'/');
+            b.put(r.strip_prefix(b"./").unwrap_or(r));
+            if b.overflowed() {
+                Some(r)
+            } else {
+                let n = b.len();
+                abs_store.get(..n)
+            }
+        }
+        (r, _) => r,
+    };
+    let facts = Facts {
+        cwd,
+        resolved_path: resolved,
+        pid: i64::from(cstr::getpid()),
+        ppid: i64::from(cstr::getppid()),
+    };
+    let mut decision_store = [0u8; 16];
+    let mut message_store = [0u8; 256];
+    let mut policy_store = [0u8; 128];
+    let mut answer = Answer {
+        decision: Buf::new(&mut decision_store),
+        message: Buf::new(&mut message_store),
+        policy: Buf::new(&mut policy_store),
+    };
+    let outcome = if st.snapshot.is_complete() {
+        let may_cache = cstr::getpid() == st.load_pid;
+        client::ask(cfg, cmd, &facts, &mut answer, may_cache)
+    } else {
+        Outcome::Local(b"the protected environment could not be prepared")
+    };
+    let verdict = decide::decide(cfg.mode, cfg.fail_open, outcome);
+    debug(cfg, api, outcome_name(outcome), verdict_name(verdict));
+    match verdict {
+        Verdict::Allow => Check::Allow,
+        Verdict::AllowFailOpen => {
+            warn_fail_open(cfg, outcome);
+            Check::Allow
+        }
+        Verdict::Deny => {
+            if outcome == Outcome::Refused {
+                let msg = if answer.message.is_empty() {
+                    answer.decision.as_bytes()
+                } else {
+                    answer.message.as_bytes()
+                };
+                report_block(cfg, cmd, msg, answer.policy.as_bytes());
+            } else {
+                report_block(cfg, cmd, decide::failure_reason(outcome), b"");
+            }
+            Check::Deny
+        }
+    }
+}
+
+fn outcome_name(o: Outcome) -> &'static [u8] {
+    match o {
+        Outcome::Allowed => b"daemon allowed",
+        Outcome::Refused => b"daemon refused",
+        Outcome::Transport(r) | Outcome::Protocol(r) | Outcome::Local(r) => r,
+        Outcome::ServerError(_) => b"daemon error (5xx)",
+        Outcome::Auth(_) => b"daemon rejected credentials",
+    }
+}
+
+fn verdict_name(v: Verdict) -> &'static [u8] {
+    match v {
+        Verdict::Allow => b"allow",
+        Verdict::AllowFailOpen => b"allow (fail-open)",
+        Verdict::Deny => b"deny",
+    }
+}
+
+/// `[rampart] <api> pid <pid>: <what> -> <verdict>`; never the command text.
+fn debug(cfg: &Config, api: &[u8], what: &[u8], verdict: &[u8]) {
+    if !cfg.debug {
+        return;
+    }
+    let mut store = [0u8; 256];
+    let mut b = Buf::new(&mut store);
+    b.put(b"[rampart] ");
+    b.put(api);
+    b.put(b" pid ");
+    b.put_i64(i64::from(cstr::getpid()));
+    b.put(b": ");
+    b.put(what);
+    b.put(b" -> ");
+    b.put(verdict);
+    b.put_byte(b'\n');
+    cstr::write_stderr(b.as_bytes());
+}
+
+fn report_block(cfg: &Config, cmd: &Command<'_, CStrIter<'_>>, message: &[u8], policy: &[u8]) {
+    if cfg.quiet {
+        return;
+    }
+    let mut store = [0u8; 1100];
+    let mut b = Buf::new(&mut store);
+    b.put(b"rampart: blocked ");
+    client::write_display(&mut b, cmd);
+    b.put(b": ");
+    let msg = if message.is_empty() {
+        b"denied by policy".as_slice()
+    } else {
+        message
+    };
+    for &c in msg.iter().take(300) {
+        b.put_byte(if c < 0x20 { b' ' } else { c });
+    }
+    if !policy.is_empty() {
+        b.put(b" (policy ");
+        b.put(policy.get(..policy.len().min(120)).unwrap_or(&[]));
+        b.put_byte(b')');
+    }
+    b.put_byte(b'\n');
+    cstr::write_stderr(b.as_bytes());
+}
+
+static WARNED_PID: AtomicI32 = AtomicI32::new(0);
+
+fn warn_fail_open(cfg: &Config, outcome: Outcome) {
+    let pid = cstr::getpid();
+    if cfg.quiet || WARNED_PID.swap(pid, Ordering::AcqRel) == pid {
+        return;
+    }
+    let mut store = [0u8; 256];
+    let mut b = Buf::new(&mut store);
+    b.put(b"rampart: warning: ");
+    b.put(decide::failure_reason(outcome));
+    b.put(if cfg.mode == Mode::Monitor {
+        b"; monitor mode, commands run unchecked\n".as_slice()
+    } else {
+        b"; failing open (RAMPART_FAIL_OPEN=1), commands run unchecked\n".as_slice()
+    });
+    cstr::write_stderr(b.as_bytes());
+}
+
+// ---------------------------------------------------------------- environments
+
+const ENV_SLOTS: usize = 1024;
+
+/// Calls `f` with `env` rebuilt to carry the protection (module docs of
+/// `env`). Never inlined: its buffers (~12 KiB) are separate from `check`'s.
+#[inline(never)]
+fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char) -> R) -> R {
+    let Some(st) = state() else {
+        return f(env.as_ptr());
+    };
+    let snap = &st.snapshot;
+    if !snap.is_complete() {
+        return f(env.as_ptr());
+    }
+    let mut caller_preload: Option<&[u8]> = None;
+    let mut kept = 0usize;
+    for e in env.iter() {
+        match classify(e) {
+            EnvKind::Preload(v) => {
+                if caller_preload.is_none() {
+                    caller_preload = Some(v);
+                }
+            }
+            EnvKind::Rampart => {}
+            EnvKind::Other => kept += 1,
+        }
+    }
+    let mut preload_store = [0u8; 4096];
+    let mut pb = Buf::new(&mut preload_store);
+    let preload: &[u8] = match caller_preload {
+        Some(v) => {
+            snap.write_preload_entry(&mut pb, Some(v));
+            match pb.finish_cstr() {
+                Some(n) => preload_store
+                    .get(..n + 1)
+                    .unwrap_or(snap.preload_entry_nul()),
+                None => snap.preload_entry_nul(),
+            }
+        }
+        None => snap.preload_entry_nul(),
+    };
+    let needed = kept + snap.rampart_entries().count() + 2;
+    let mut stack_slots: [*const c_char; ENV_SLOTS] = [core::ptr::null(); ENV_SLOTS];
+    let mut mapped;
+    let slots: &mut [*const c_char] = if needed <= ENV_SLOTS {
+        &mut stack_slots
+    } else {
+        // Huge environment: a private mapping. If the exec succeeds in a
+        // vfork child this mapping stays in the parent (a rare, bounded leak).
+        mapped = match Mapped::new(needed * core::mem::size_of::<*const c_char>()) {
+            Some(m) => m,
+            None => return f(env.as_ptr()),
+        };
+        mapped.as_ptr_slots()
+    };
+    let mut n = 0usize;
+    let mut push = |p: *const c_char| {
+        if let Some(s) = slots.get_mut(n) {
+            *s = p;
+            n += 1;
+        }
+    };
+    for e in env.iter() {
+        if classify(e) == EnvKind::Other {
+            push(e.as_ptr().cast());
+        }
+    }
+    for e in snap.rampart_entries_nul() {
+        push(e.as_ptr().cast());
+    }
+    push(preload.as_ptr().cast());
+    push(core::ptr::null());
+    f(slots.as_ptr())
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn fail_errno(e: c_int) -> c_int {
+    cstr::set_errno(e);
+    -1
+}
+
+/// Resolves `file` through `PATH` of the current environment.
+fn search_path<'b>(file: &[u8], out: &'b mut [u8; PATH_MAX]) -> Option<&'b [u8]> {
+    let path_var = cstr::lookup(cstr::environ_array(), b"PATH");
+    let mut b = Buf::new(out);
+    if path::search(file, path_var, &mut b, cstr::is_executable_file) {
+        let n = b.len();
+        out.get(..n)
+    } else {
+        None
+    }
+}
+
+/// `/proc/self/fd/<fd>` target, for `fexecve`/`execveat`.
+fn fd_path(fd: c_int, out: &mut [u8; PATH_MAX]) -> Option<usize> {
+    let mut link = [0u8; 64];
+    let mut b = Buf::new(&mut link);
+    b.put(b"/proc/self/fd/");
+    b.put_i64(i64::from(fd));
+    let n = b.len();
+    cstr::readlink(link.get(..n)?, out)
+}
+
+/// Decides an exec of `path` with `argv` (path as passed, `resolved` = what runs).
+fn decide_exec(
+    api: &'static [u8],
+    path: Option<&[u8]>,
+    argv: CStrArray<'_>,
+    resolved: Option<&[u8]>,
+) -> Check {
+    check(
+        api,
+        Command::Argv {
+            path,
+            argv: argv.iter(),
+        },
+        resolved,
+    )
+}
+
+// ---------------------------------------------------------------- exec family
+
+/// Hooked `execve(2)`.
+///
+/// # Safety
+/// The C contract of `execve`: `path` a C string, `argv`/`envp` NULL-terminated
+/// arrays of C strings (or null).
+#[no_mangle]
+pub unsafe extern "C" fn execve(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    let saved = cstr::errno();
+    let Some(real) = real::execve() else {
+        return fail_errno(libc::ENOSYS);
+    };
+    // SAFETY: execve's contract (see # Safety).
+    let (p, args, env) = unsafe {
+        (
+            cstr::bytes(path),
+            CStrArray::new(argv),
+            CStrArray::new(envp),
+        )
+    };
+    if p.is_none_or(cstr::certainly_missing) {
+        // SAFETY: forwarding the caller's own arguments.
+        return unsafe { real(path, argv, envp) };
+    }
+    match decide_exec(b"execve", p, args, p) {
+        Check::Deny => fail_errno(libc::EPERM),
+        Check::Allow => with_protected_env(env, |e| {
+            cstr::set_errno(saved);
+            // SAFETY: the caller's path/argv and an env array built from
+            // valid C strings, NULL-terminated.
+            unsafe { real(path, argv, e) }
+        }),
+    }
+}
+
+/// Hooked `execv(3)`: checked, then the real `execve` with the protected
+/// current environment.
+///
+/// # Safety
+/// The C contract of `execv`.
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+    let saved = cstr::errno();
+    let Some(real) = real::execve() else {
+        return fail_errno(libc::ENOSYS);
+    };
+    // SAFETY: execv's contract.
+    let (p, args) = unsafe { (cstr::bytes(path), CStrArray::new(argv)) };
+    let env = cstr::environ_array();
+    if p.is_none_or(cstr::certainly_missing) {
+        return with_protected_env(env, |e| {
+            // SAFETY: caller's arguments, rebuilt env.
+            unsafe { real(path, argv, e) }
+        });
+    }
+    match decide_exec(b"execv", p, args, p) {
+        Check::Deny => fail_errno(libc::EPERM),
+        Check::Allow => with_protected_env(env, |e| {
+            cstr::set_errno(saved);
+            // SAFETY: caller's arguments, rebuilt env.
+            unsafe { real(path, argv, e) }
+        }),
+    }
+}
+
+fn execvpe_common(
+    api: &'static [u8],
+    file: *const c_char,
+    argv: *const *const c_char,
+    env: CStrArray<'_>,
+) -> c_int {
+    let saved = cstr::errno();
+    let Some(real) = real::execvpe() else {
+        return fail_errno(libc::ENOSYS);
+    };
+    // SAFETY: the exec contract: `file` is a C string or null, `argv` an array.
+    let (f, args) = unsafe { (cstr::bytes(file), CStrArray::new(argv)) };
+    let mut found = [0u8; PATH_MAX];
+    let resolved = f.and_then(|f| search_path(f, &mut found));
+    if resolved.is_none() {
+        // Nothing to run: the real call fails (ENOENT/EACCES) on its own.
+        return with_protected_env(env, |e| {
+            // SAFETY: caller's arguments, rebuilt env.
+            unsafe { real(file, argv, e) }
+        });
+    }
+    match decide_exec(api, f, args, resolved) {
+        Check::Deny => fail_errno(libc::EPERM),
+        Check::Allow => with_protected_env(env, |e| {
+            cstr::set_errno(saved);
+            // SAFETY: caller's arguments, rebuilt env.
+            unsafe { real(file, argv, e) }
+        }),
+    }
+}
+
+/// Hooked `execvp(3)`: PATH search of the current environment, then the real
+/// `execvpe` with the protected environment (covers `env -i`, libuv and Rust
+/// std, which swap `environ` before calling `execvp`).
+///
+/// # Safety
+/// The C contract of `execvp`.
+#[no_mangle]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+    execvpe_common(b"execvp", file, argv, cstr::environ_array())
+}
+
+/// Hooked `execvpe(3)`.
+///
+/// # Safety
+/// The C contract of `execvpe`.
+#[no_mangle]
+pub unsafe extern "C" fn execvpe(
+    file: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    // SAFETY: execvpe's contract: envp is a NULL-terminated array or null.
+    let env = unsafe { CStrArray::new(envp) };
+    execvpe_common(b"execvpe", file, argv, env)
+}
+
+/// Hooked `fexecve(3)`: the command's path is the descriptor's target.
+///
+/// # Safety
+/// The C contract of `fexecve`.
+#[no_mangle]
+pub unsafe extern "C" fn fexecve(
+    fd: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    let saved = cstr::errno();
+    let Some(real) = real::fexecve() else {
+        return fail_errno(libc::ENOSYS);
+    };
+    // SAFETY: fexecve's contract.
+    let (args, env) = unsafe { (CStrArray::new(argv), CStrArray::new(envp)) };
+    let mut target = [0u8; PATH_MAX];
+    let len = fd_path(fd, &mut target);
+    let p = len.and_then(|n| target.get(..n));
+    match decide_exec(b"fexecve", p, args, p) {
+        Check::Deny => fail_errno(libc::EPERM),
+        Check::Allow => with_protected_env(env, |e| {
+            cstr::set_errno(saved);
+            // SAFETY: caller's arguments, rebuilt env.
+            unsafe { real(fd, argv, e) }
+        }),
+    }
+}
+
+/// Hooked `execveat(2)`.
+///
+/// # Safety
+/// The C contract of `execveat`.
+#[no_mangle]
+pub unsafe extern "C" fn execveat(
+    dirfd: c_int,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    flags: c_int,
+) -> c_int {
+    let saved = cstr::errno();
+    let Some(real) = real::execveat() else {
+        return fail_errno(libc::ENOSYS);
+    };
+    // SAFETY: execveat's contract.
+    let (p, args, env) = unsafe {
+        (
+            cstr::bytes(path),
+            CStrArray::new(argv),
+            CStrArray::new(envp),
+        )
+    };
+    let mut store = [0u8; PATH_MAX];
+    let resolved: Option<&[u8]> = match p {
+        Some(p) if p.first() == Some(&b'/') => Some(p),
+        Some(p) if p.is_empty() && flags & libc::AT_EMPTY_PATH != 0 => {
+            fd_path(dirfd, &mut store).and_then(|n| store.get(..n))
+        }
+        Some(p) if dirfd == libc::AT_FDCWD => Some(p),
+        Some(p) => match fd_path(dirfd, &mut store) {
+            Some(n) => {
+                let mut joined = [0u8; PATH_MAX];
+                let mut b = Buf::new(&mut joined);
+                b.put(store.get(..n).unwrap_or(&[]));
+                b.put_byte(b'/');
+                b.put(p);
+                let len = if b.overflowed() { 0 } else { b.len() };
+                let _ = crate::buf::copy_into(&mut store, joined.get(..len).unwrap_or(&[]));
+                store.get(..len).filter(|s| !s.is_empty())
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let shown = match p {
+        Some(p) if !p.is_empty() => Some(p),
+        _ => resolved,
+    };
+    match decide_exec(b"execveat", shown, args, resolved) {
+        Check::Deny => fail_errno(libc::EPERM),
+        Check::Allow => with_protected_env(env, |e| {
+            cstr::set_errno(saved);
+            // SAFETY: caller's arguments, rebuilt env.
+            unsafe { real(dirfd, path, argv, e, flags) }
+        }),
+    }
+}
+
+// ---------------------------------------------------------------- spawn family
+
+#[derive(Clone, Copy)]
+enum SpawnKind {
+    Path,
+    Search,
+}
+
+/// Shared body of the four spawn hooks: decide, then `call(envp)`.
+fn spawn_common(
+    api: &'static [u8],
+    kind: SpawnKind,
+    file: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    call: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
+    let saved = cstr::errno();
+    // SAFETY: the posix_spawn contract: `file` a C string, argv/envp arrays.
+    let (f, args, env) = unsafe {
+        (
+            cstr::bytes(file),
+            CStrArray::new(argv),
+            CStrArray::new(envp),
+        )
+    };
+    let mut found = [0u8; PATH_MAX];
+    let resolved = match kind {
+        SpawnKind::Search => f.and_then(|f| search_path(f, &mut found)),
+        // A relative path may be resolved after a chdir file action we cannot
+        // see: report no resolved path then.
+        SpawnKind::Path => f.filter(|p| p.first() == Some(&b'/')),
+    };
+    let missing = match kind {
+        SpawnKind::Search => resolved.is_none(),
+        SpawnKind::Path => resolved.is_some_and(cstr::certainly_missing),
+    };
+    let verdict = if missing {
+        Check::Allow
+    } else {
+        decide_exec(api, f, args, resolved)
+    };
+    match verdict {
+        Check::Deny => {
+            cstr::set_errno(saved);
+            libc::EPERM
+        }
+        Check::Allow => with_protected_env(env, |e| {
+            cstr::set_errno(saved);
+            call(e)
+        }),
+    }
+}
+
+/// Hooked `posix_spawn(3)`.
+///
+/// # Safety
+/// The C contract of `posix_spawn`.
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn(
+    pid: *mut libc::pid_t,
+    path: *const c_char,
+    file_actions: *const c_void,
+    attrp: *const c_void,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    let Some(real) = real::posix_spawn() else {
+        return libc::ENOSYS;
+    };
+    spawn_common(b"posix_spawn", SpawnKind::Path, path, argv, envp, |e| {
+        // SAFETY: caller's arguments, rebuilt env.
+        unsafe { real(pid, path, file_actions, attrp, argv, e) }
+    })
+}
+
+/// Hooked `posix_spawnp(3)`.
+///
+/// # Safety
+/// The C contract of `posix_spawnp`.
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawnp(
+    pid: *mut libc::pid_t,
+    file: *const c_char,
+    file_actions: *const c_void,
+    attrp: *const c_void,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    let Some(real) = real::posix_spawnp() else {
+        return libc::ENOSYS;
+    };
+    spawn_common(b"posix_spawnp", SpawnKind::Search, file, argv, envp, |e| {
+        // SAFETY: caller's arguments, rebuilt env.
+        unsafe { real(pid, file, file_actions, attrp, argv, e) }
+    })
+}
+
+/// Hooked `pidfd_spawn(3)` (glibc 2.39+; `ENOSYS` when libc lacks it, which
+/// callers such as Rust std treat as "use fork/exec").
+///
+/// # Safety
+/// The C contract of `pidfd_spawn`.
+#[no_mangle]
+pub unsafe extern "C" fn pidfd_spawn(
+    pidfd: *mut c_int,
+    path: *const c_char,
+    file_actions: *const c_void,
+    attrp: *const c_void,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    let Some(real) = real::pidfd_spawn() else {
+        return libc::ENOSYS;
+    };
+    spawn_common(b"pidfd_spawn", SpawnKind::Path, path, argv, envp, |e| {
+        // SAFETY: caller's arguments, rebuilt env.
+        unsafe { real(pidfd, path, file_actions, attrp, argv, e) }
+    })
+}
+
+/// Hooked `pidfd_spawnp(3)`; see [`pidfd_spawn`].
+///
+/// # Safety
+/// The C contract of `pidfd_spawnp`.
+#[no_mangle]
+pub unsafe extern "C" fn pidfd_spawnp(
+    pidfd: *mut c_int,
+    file: *const c_char,
+    file_actions: *const c_void,
+    attrp: *const c_void,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    let Some(real) = real::pidfd_spawnp() else {
+        return libc::ENOSYS;
+    };
+    spawn_common(b"pidfd_spawnp", SpawnKind::Search, file, argv, envp, |e| {
+        // SAFETY: caller's arguments, rebuilt env.
+        unsafe { real(pidfd, file, file_actions, attrp, argv, e) }
+    })
+}
+
+// ---------------------------------------------------------------- shell strings
+
+/// Runs `call` with the command the real `system`/`popen` should get: `cmd`
+/// itself when `environ` still carries the protection, otherwise a shell
+/// line that restores it first (`env::Snapshot::write_shell_restore`).
+fn with_shell_command<R>(
+    cmd: *const c_char,
+    cmd_bytes: &[u8],
+    call: impl FnOnce(*const c_char) -> R,
+) -> R {
+    let env = cstr::environ_array();
+    let Some(st) = state() else { return call(cmd) };
+    let snap = &st.snapshot;
+    if !snap.is_complete() || snap.env_is_intact(env.iter()) {
+        return call(cmd);
+    }
+    let mut count = Counter::default();
+    snap.write_shell_restore(&mut count, env.iter(), cmd_bytes);
+    let need = count.len + 1;
+    let mut stack = [0u8; 8192];
+    let mut mapped;
+    let store: &mut [u8] = if need <= stack.len() {
+        &mut stack
+    } else {
+        mapped = match Mapped::new(need) {
+            Some(m) => m,
+            None => return call(cmd),
+        };
+        mapped.as_mut_slice()
+    };
+    let mut b = Buf::new(store);
+    snap.write_shell_restore(&mut b, env.iter(), cmd_bytes);
+    match b.finish_cstr() {
+        Some(_) => call(b.as_bytes().as_ptr().cast()),
+        None => call(cmd),
+    }
+}
+
+/// Hooked `system(3)`. `system(NULL)` (the "is there a shell" probe) is not
+/// checked. Denied: returns -1 with `errno = EPERM`, the documented result
+/// for "the shell could not be started".
+///
+/// # Safety
+/// The C contract of `system`.
+#[no_mangle]
+pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
+    let saved = cstr::errno();
+    let Some(real) = real::system() else {
+        return fail_errno(libc::ENOSYS);
+    };
+    // SAFETY: `command` is a C string or null.
+    let Some(cmd) = (unsafe { cstr::bytes(command) }) else {
+        // SAFETY: forwarding NULL, which system accepts.
+        return unsafe { real(command) };
+    };
+    match check(b"system", Command::<CStrIter<'_>>::Shell(cmd), None) {
+        Check::Deny => fail_errno(libc::EPERM),
+        Check::Allow => with_shell_command(command, cmd, |c| {
+            cstr::set_errno(saved);
+            // SAFETY: `c` is a NUL-terminated command line.
+            unsafe { real(c) }
+        }),
+    }
+}
+
+/// Hooked `popen(3)`. Denied: NULL with `errno = EPERM`.
+///
+/// # Safety
+/// The C contract of `popen`.
+#[no_mangle]
+pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut c_void {
+    let saved = cstr::errno();
+    let Some(real) = real::popen() else {
+        cstr::set_errno(libc::ENOSYS);
+        return core::ptr::null_mut();
+    };
+    // SAFETY: `command` is a C string or null.
+    let Some(cmd) = (unsafe { cstr::bytes(command) }) else {
+        // SAFETY: forwarding the caller's arguments unchanged.
+        return unsafe { real(command, mode) };
+    };
+    match check(b"popen", Command::<CStrIter<'_>>::Shell(cmd), None) {
+        Check::Deny => {
+            cstr::set_errno(libc::EPERM);
+            core::ptr::null_mut()
+        }
+        Check::Allow => with_shell_command(command, cmd, |c| {
+            cstr::set_errno(saved);
+            // SAFETY: `c` is a NUL-terminated command line, `mode` the caller's.
+            unsafe { real(c, mode) }
+        }),
+    }
+}

@@ -1,0 +1,448 @@
+//! Sockets: non-blocking connect with a deadline, `send` with
+//! `MSG_NOSIGNAL`, `recv` with `poll`, EINTR retried until the deadline, the
+//! per-process kept-alive connection, and a `mmap`ed buffer for large
+//! replies. One of the FFI modules allowed to use `unsafe`.
+//!
+//! Cached connection rules: only the process that loaded the library (see
+//! `real::State::load_pid`) may take or store it, and only one thread at a
+//! time (an atomic busy flag, never waited on: a busy slot means "open a
+//! one-shot connection"). Before reuse, `fstat` must still show the same
+//! socket inode, since programs close and reuse descriptor numbers. A fork
+//! or vfork child has another pid and never touches the slot.
+
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+
+use crate::buf::Sink;
+use crate::config::Transport;
+use crate::cstr::errno;
+
+/// Why the daemon could not be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetError {
+    /// The socket file does not exist.
+    Missing,
+    /// Nobody listens.
+    Refused,
+    /// The deadline passed.
+    Timeout,
+    /// The peer closed or reset the connection.
+    Closed,
+    /// Any other socket error.
+    Io,
+}
+
+impl NetError {
+    /// A one-line description.
+    pub fn reason(self) -> &'static [u8] {
+        match self {
+            NetError::Missing => b"the policy daemon socket does not exist",
+            NetError::Refused => b"the policy daemon refused the connection",
+            NetError::Timeout => b"the policy daemon did not answer in time",
+            NetError::Closed => b"the policy daemon closed the connection",
+            NetError::Io => b"talking to the policy daemon failed",
+        }
+    }
+}
+
+/// Milliseconds on the monotonic clock.
+pub fn now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1000)
+        .saturating_add((ts.tv_nsec as u64) / 1_000_000)
+}
+
+/// A connected stream socket (non-blocking, close-on-exec).
+pub struct Socket {
+    fd: c_int,
+}
+
+fn poll_fd(fd: c_int, events: i16, deadline: u64) -> Result<(), NetError> {
+    loop {
+        let now = now_ms();
+        if now >= deadline {
+            return Err(NetError::Timeout);
+        }
+        let wait = c_int::try_from(deadline - now).unwrap_or(c_int::MAX);
+        let mut p = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: `p` is one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, wait) };
+        if r > 0 {
+            return Ok(());
+        }
+        if r < 0 && errno() != libc::EINTR {
+            return Err(NetError::Io);
+        }
+    }
+}
+
+fn close_fd(fd: c_int) {
+    // SAFETY: closing a descriptor we own; errors are irrelevant here.
+    unsafe { libc::close(fd) };
+}
+
+impl Socket {
+    /// Connects to the daemon before `deadline`.
+    pub fn connect(transport: &Transport, deadline: u64) -> Result<Socket, NetError> {
+        match transport {
+            Transport::Unix(path) => {
+                // SAFETY: all-zero is a valid sockaddr_un.
+                let mut sa: libc::sockaddr_un = unsafe { core::mem::zeroed() };
+                sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+                let p = path.as_bytes();
+                if p.len() >= sa.sun_path.len() {
+                    return Err(NetError::Io);
+                }
+                for (d, s) in sa.sun_path.iter_mut().zip(p) {
+                    *d = *s as libc::c_char;
+                }
+                let len = core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+                Self::connect_raw(
+                    libc::AF_UNIX,
+                    (&sa as *const libc::sockaddr_un).cast(),
+                    len,
+                    deadline,
+                )
+            }
+            Transport::Tcp { addr, port, .. } => {
+                // SAFETY: all-zero is a valid sockaddr_in.
+                let mut sa: libc::sockaddr_in = unsafe { core::mem::zeroed() };
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_port = port.to_be();
+                sa.sin_addr = libc::in_addr {
+                    s_addr: u32::from_ne_bytes(*addr),
+                };
+                let len = core::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                let s = Self::connect_raw(
+                    libc::AF_INET,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    len,
+                    deadline,
+                )?;
+                let one: c_int = 1;
+                // SAFETY: valid fd and option buffer; failure is harmless.
+                unsafe {
+                    libc::setsockopt(
+                        s.fd,
+                        libc::IPPROTO_TCP,
+                        libc::TCP_NODELAY,
+                        (&one as *const c_int).cast(),
+                        core::mem::size_of::<c_int>() as libc::socklen_t,
+                    )
+                };
+                Ok(s)
+            }
+            Transport::Unset | Transport::Invalid(_) => Err(NetError::Missing),
+        }
+    }
+
+    fn connect_raw(
+        family: c_int,
+        sa: *const libc::sockaddr,
+        len: libc::socklen_t,
+        deadline: u64,
+    ) -> Result<Socket, NetError> {
+        // SAFETY: plain socket(2) call.
+        let fd = unsafe {
+            libc::socket(
+                family,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        };
+        if fd < 0 {
+            return Err(NetError::Io);
+        }
+        let sock = Socket { fd };
+        loop {
+            // SAFETY: `sa` points to a sockaddr of `len` bytes owned by the caller.
+            let r = unsafe { libc::connect(fd, sa, len) };
+            if r == 0 {
+                return Ok(sock);
+            }
+            match errno() {
+                libc::EINTR => continue,
+                libc::EINPROGRESS | libc::EAGAIN => break,
+                e => {
+                    sock.close();
+                    return Err(match e {
+                        libc::ENOENT | libc::ENOTDIR => NetError::Missing,
+                        libc::ECONNREFUSED => NetError::Refused,
+                        _ => NetError::Io,
+                    });
+                }
+            }
+        }
+        if let Err(e) = poll_fd(fd, libc::POLLOUT, deadline) {
+            sock.close();
+            return Err(e);
+        }
+        let mut err: c_int = 0;
+        let mut len = core::mem::size_of::<c_int>() as libc::socklen_t;
+        // SAFETY: valid fd and out-buffers of the right size.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut c_int).cast(),
+                &mut len,
+            )
+        };
+        if r != 0 || err != 0 {
+            sock.close();
+            return Err(if err == libc::ECONNREFUSED {
+                NetError::Refused
+            } else {
+                NetError::Io
+            });
+        }
+        Ok(sock)
+    }
+
+    /// Sends all of `data` before `deadline`.
+    pub fn send_all(&self, data: &[u8], deadline: u64) -> Result<(), NetError> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            // SAFETY: `rest` is a valid readable slice; MSG_NOSIGNAL avoids SIGPIPE.
+            let n = unsafe {
+                libc::send(
+                    self.fd,
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            match usize::try_from(n) {
+                Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
+                Err(_) => match errno() {
+                    libc::EINTR => {}
+                    libc::EAGAIN => poll_fd(self.fd, libc::POLLOUT, deadline)?,
+                    libc::EPIPE | libc::ECONNRESET => return Err(NetError::Closed),
+                    _ => return Err(NetError::Io),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives some bytes before `deadline`; `Ok(0)` is end of stream.
+    pub fn recv(&self, buf: &mut [u8], deadline: u64) -> Result<usize, NetError> {
+        loop {
+            // SAFETY: `buf` is a valid writable slice.
+            let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            match usize::try_from(n) {
+                Ok(n) => return Ok(n),
+                Err(_) => match errno() {
+                    libc::EINTR => {}
+                    libc::EAGAIN => poll_fd(self.fd, libc::POLLIN, deadline)?,
+                    libc::ECONNRESET => return Err(NetError::Closed),
+                    _ => return Err(NetError::Io),
+                },
+            }
+        }
+    }
+
+    /// Bytes we sent that the peer has not read yet (`SIOCOUTQ`). On a Unix
+    /// socket this tells a daemon that is working on our request (it read
+    /// it) from one that is stopped or wedged before reading. On TCP the
+    /// kernel's own buffering makes it meaningless, so callers only use it
+    /// for Unix sockets.
+    pub fn unread_outgoing(&self) -> Option<usize> {
+        let mut n: c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer.
+        let r = unsafe { libc::ioctl(self.fd, libc::TIOCOUTQ, &mut n as *mut c_int) };
+        if r == 0 {
+            usize::try_from(n).ok()
+        } else {
+            None
+        }
+    }
+
+    /// Closes the socket.
+    pub fn close(self) {
+        close_fd(self.fd);
+    }
+
+    fn identity(fd: c_int) -> Option<(u64, u64)> {
+        // SAFETY: all-zero is a valid `struct stat`.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        // SAFETY: fstat on any integer is safe; `st` is a valid out-pointer.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return None;
+        }
+        Some((st.st_dev, st.st_ino))
+    }
+}
+
+static CACHE_BUSY: AtomicBool = AtomicBool::new(false);
+static CACHE_FD: AtomicI32 = AtomicI32::new(-1);
+static CACHE_DEV: AtomicU64 = AtomicU64::new(0);
+static CACHE_INO: AtomicU64 = AtomicU64::new(0);
+
+/// A claim on the cached-connection slot; give it back with [`Lease::store`]
+/// or [`Lease::release`].
+pub struct Lease(());
+
+impl Lease {
+    /// Claims the slot (caller checked it is the owning process); `None` if
+    /// another thread holds it.
+    pub fn acquire() -> Option<Lease> {
+        CACHE_BUSY
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Lease(()))
+    }
+
+    /// Takes the cached socket if it is still ours.
+    pub fn take(&mut self) -> Option<Socket> {
+        let fd = CACHE_FD.swap(-1, Ordering::AcqRel);
+        if fd < 0 {
+            return None;
+        }
+        let want = (
+            CACHE_DEV.load(Ordering::Acquire),
+            CACHE_INO.load(Ordering::Acquire),
+        );
+        // A different inode means the program closed our fd and reused the
+        // number: forget it without closing someone else's file.
+        (Socket::identity(fd) == Some(want)).then_some(Socket { fd })
+    }
+
+    /// Stores `sock` for the next call and frees the slot.
+    pub fn store(self, sock: Socket) {
+        match Socket::identity(sock.fd) {
+            Some((dev, ino)) => {
+                CACHE_DEV.store(dev, Ordering::Release);
+                CACHE_INO.store(ino, Ordering::Release);
+                CACHE_FD.store(sock.fd, Ordering::Release);
+            }
+            None => sock.close(),
+        }
+        self.release();
+    }
+
+    /// Frees the slot.
+    pub fn release(self) {
+        CACHE_BUSY.store(false, Ordering::Release);
+    }
+}
+
+/// Buffers writes and streams them to a socket.
+pub struct SocketSink<'s> {
+    sock: &'s Socket,
+    buf: [u8; 4096],
+    len: usize,
+    deadline: u64,
+    /// First error seen; later writes are dropped.
+    pub error: Option<NetError>,
+}
+
+impl<'s> SocketSink<'s> {
+    /// A sink sending to `sock` before `deadline`.
+    pub fn new(sock: &'s Socket, deadline: u64) -> Self {
+        SocketSink {
+            sock,
+            buf: [0; 4096],
+            len: 0,
+            deadline,
+            error: None,
+        }
+    }
+
+    /// Sends what is buffered.
+    pub fn flush(&mut self) -> Result<(), NetError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let data = self.buf.get(..self.len).unwrap_or(&[]);
+        let r = self.sock.send_all(data, self.deadline);
+        self.len = 0;
+        if let Err(e) = r {
+            self.error = Some(e);
+        }
+        r
+    }
+}
+
+impl Sink for SocketSink<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        while !rest.is_empty() && self.error.is_none() {
+            let room = self.buf.len().saturating_sub(self.len);
+            if room == 0 {
+                let _ = self.flush();
+                continue;
+            }
+            let n = room.min(rest.len());
+            let end = self.len + n;
+            if let (Some(d), Some(s)) = (self.buf.get_mut(self.len..end), rest.get(..n)) {
+                d.copy_from_slice(s);
+            }
+            self.len = end;
+            rest = rest.get(n..).unwrap_or(&[]);
+        }
+    }
+}
+
+/// An anonymous private mapping, unmapped on drop. Used only for replies
+/// larger than the stack buffer (never kept across calls, so nothing leaks
+/// into a vfork parent).
+pub struct Mapped {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Mapped {
+    /// Maps `len` zeroed bytes.
+    pub fn new(len: usize) -> Option<Mapped> {
+        // SAFETY: anonymous private mapping with no address hint.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        Some(Mapped { ptr: p.cast(), len })
+    }
+
+    /// The mapped bytes.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr` maps `len` writable bytes owned by `self`.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Mapped {
+    /// The mapping viewed as pointer slots (all null initially).
+    pub fn as_ptr_slots(&mut self) -> &mut [*const core::ffi::c_char] {
+        let n = self.len / core::mem::size_of::<*const core::ffi::c_char>();
+        // SAFETY: the mapping is page-aligned, zero-filled (null pointers) and
+        // holds `n` pointer-sized slots owned by `self`.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.cast(), n) }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region `new` mapped.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}

@@ -1,0 +1,159 @@
+/*
+ * librampart.so — the parts that must be C.
+ *
+ * 1. execl, execle, execlp: stable Rust cannot define C-variadic functions.
+ *    Each collects its arguments into a NULL-terminated array on the stack
+ *    (no malloc: these run in vfork children and signal handlers, the same
+ *    reason glibc's own execl uses the stack) and forwards to the Rust hooks
+ *    for execv / execve / execvp, registered by the library constructor.
+ *    All va_arg extraction happens inside the variadic function itself
+ *    (va_list is passed by value on some ABIs).
+ * 2. A per-thread reentrancy flag (stable Rust has no #[thread_local] in
+ *    no_std). initial-exec TLS: no allocation on first use.
+ *
+ * Everything except the three exec functions is hidden; the version script
+ * (exports.map) exports exactly the hooked names.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+/* Our own prototypes instead of <unistd.h>: glibc marks execl's `arg` as
+ * nonnull, which would let the compiler drop our NULL checks. */
+int execv(const char *path, char *const argv[]);
+int execvp(const char *file, char *const argv[]);
+int execve(const char *path, char *const argv[], char *const envp[]);
+int execl(const char *path, const char *arg, ...);
+int execlp(const char *file, const char *arg, ...);
+int execle(const char *path, const char *arg, ...);
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define EXPORT __attribute__((visibility("default")))
+
+/* More arguments than this is treated as E2BIG (the kernel's own limit on
+ * argument count is far lower in practice). */
+#define RAMPART_MAX_ARGS 65536
+
+typedef int (*rampart_execv_fn)(const char *, char *const[]);
+typedef int (*rampart_execve_fn)(const char *, char *const[], char *const[]);
+
+static rampart_execv_fn hook_execv;
+static rampart_execv_fn hook_execvp;
+static rampart_execve_fn hook_execve;
+
+static __thread int rampart_in_hook __attribute__((tls_model("initial-exec")));
+
+HIDDEN void rampart_shim_register(rampart_execv_fn v, rampart_execv_fn vp, rampart_execve_fn ve)
+{
+    hook_execv = v;
+    hook_execvp = vp;
+    hook_execve = ve;
+}
+
+/* Returns 1 and sets the flag if this thread was not inside a hook. */
+HIDDEN int rampart_guard_enter(void)
+{
+    if (rampart_in_hook)
+        return 0;
+    rampart_in_hook = 1;
+    return 1;
+}
+
+HIDDEN void rampart_guard_leave(void)
+{
+    rampart_in_hook = 0;
+}
+
+/* Before the constructor registered the Rust hooks, the exported names
+ * (ours, since we are preloaded) are used. */
+static int call_execv(const char *path, char *const argv[])
+{
+    return hook_execv ? hook_execv(path, argv) : execv(path, argv);
+}
+
+static int call_execvp(const char *file, char *const argv[])
+{
+    return hook_execvp ? hook_execvp(file, argv) : execvp(file, argv);
+}
+
+static int call_execve(const char *path, char *const argv[], char *const envp[])
+{
+    return hook_execve ? hook_execve(path, argv, envp) : execve(path, argv, envp);
+}
+
+/* Counts the arguments after `arg` up to the terminating NULL. */
+#define COUNT_ARGS(n, arg, last)                                   \
+    do {                                                           \
+        va_list ap_;                                               \
+        va_start(ap_, last);                                       \
+        n = (arg) != NULL ? 1 : 0;                                 \
+        if ((arg) != NULL) {                                       \
+            while (va_arg(ap_, const char *) != NULL) {            \
+                if (++n > RAMPART_MAX_ARGS)                        \
+                    break;                                         \
+            }                                                      \
+        }                                                          \
+        va_end(ap_);                                               \
+    } while (0)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+    size_t n;
+    COUNT_ARGS(n, arg, arg);
+    if (n > RAMPART_MAX_ARGS) {
+        errno = E2BIG;
+        return -1;
+    }
+    const char *argv[n + 1];
+    va_list ap;
+    va_start(ap, arg);
+    argv[0] = arg;
+    for (size_t i = 1; i < n; i++)
+        argv[i] = va_arg(ap, const char *);
+    argv[n] = NULL;
+    va_end(ap);
+    return call_execv(path, (char *const *)argv);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    size_t n;
+    COUNT_ARGS(n, arg, arg);
+    if (n > RAMPART_MAX_ARGS) {
+        errno = E2BIG;
+        return -1;
+    }
+    const char *argv[n + 1];
+    va_list ap;
+    va_start(ap, arg);
+    argv[0] = arg;
+    for (size_t i = 1; i < n; i++)
+        argv[i] = va_arg(ap, const char *);
+    argv[n] = NULL;
+    va_end(ap);
+    return call_execvp(file, (char *const *)argv);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+    size_t n;
+    COUNT_ARGS(n, arg, arg);
+    if (n > RAMPART_MAX_ARGS) {
+        errno = E2BIG;
+        return -1;
+    }
+    const char *argv[n + 1];
+    va_list ap;
+    va_start(ap, arg);
+    argv[0] = arg;
+    for (size_t i = 1; i < n; i++)
+        argv[i] = va_arg(ap, const char *);
+    argv[n] = NULL;
+    /* The NULL terminator, then envp. When arg itself was NULL the
+     * terminator is `arg` and envp is the next argument. */
+    if (n > 0)
+        (void)va_arg(ap, const char *);
+    char *const *envp = va_arg(ap, char *const *);
+    va_end(ap);
+    return call_execve(path, (char *const *)argv, envp);
+}

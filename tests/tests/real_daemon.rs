@@ -1,0 +1,102 @@
+//! The hook against the real daemon (`rampart serve`) with a test policy that
+//! denies commands containing `marker-denied`; the audit trail must show what
+//! the hook asked.
+
+use e2e::daemon::{healthz, RealDaemon, DENY_MARKER_POLICY};
+use e2e::{assert_success, clean_env, output, preloaded, python3, scratch, stderr, workspace_bin};
+use std::path::Path;
+use std::time::Duration;
+
+fn shell_line(dir: &Path) -> String {
+    // The line itself does not contain the denied word; the shell builds it.
+    format!(
+        "touch {d}/marker-allowed; m=marker; touch {d}/$m-denied; echo end",
+        d = dir.display()
+    )
+}
+
+#[test]
+fn bash_dash_and_python_against_the_real_daemon() {
+    let dir = scratch();
+    let daemon = RealDaemon::start(dir.path(), DENY_MARKER_POLICY);
+    let a = dir.path().join("marker-allowed");
+    let d = dir.path().join("marker-denied");
+    for shell in ["bash", "dash"] {
+        let out = output(
+            preloaded(shell, &daemon.socket)
+                .arg("-c")
+                .arg(shell_line(dir.path())),
+        );
+        assert_success(&out);
+        assert!(
+            a.exists(),
+            "{shell}: allowed command did not run: {}",
+            stderr(&out)
+        );
+        assert!(!d.exists(), "{shell}: denied command ran");
+        assert!(
+            stderr(&out).contains("rampart: blocked touch"),
+            "{shell}: {}",
+            stderr(&out)
+        );
+        std::fs::remove_file(&a).unwrap();
+    }
+    let code = format!(
+        "import subprocess\nsubprocess.run(['sh', '-c', {:?}], env={{}})\n",
+        shell_line(dir.path())
+    );
+    let out = output(preloaded(python3(), &daemon.socket).arg("-c").arg(code));
+    assert_success(&out);
+    assert!(a.exists() && !d.exists());
+
+    // The audit trail saw the allowed and the denied touches of all three runs.
+    std::thread::sleep(Duration::from_millis(200));
+    let audited = daemon.audited_commands();
+    let allowed = format!("touch {}", a.display());
+    let denied = format!("touch {}", d.display());
+    assert_eq!(
+        audited.iter().filter(|c| **c == allowed).count(),
+        3,
+        "{audited:?}"
+    );
+    assert_eq!(
+        audited.iter().filter(|c| **c == denied).count(),
+        3,
+        "{audited:?}"
+    );
+}
+
+#[test]
+fn launcher_starts_the_daemon_on_demand() {
+    let dir = scratch();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, DENY_MARKER_POLICY).unwrap();
+    let sock = dir.path().join("auto.sock");
+    let mut c = std::process::Command::new(workspace_bin("rampart-preload"));
+    clean_env(&mut c);
+    let out = output(
+        c.env("HOME", &home)
+            .env("RAMPART_LIB", e2e::hook_lib())
+            .env("RAMPART_SOCKET", &sock)
+            .arg("--config")
+            .arg(&policy)
+            .args(["--", "sh", "-c"])
+            .arg(shell_line(dir.path())),
+    );
+    let pid_file = home.join(".rampart/serve.pid");
+    let pid: Option<i32> = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse().ok());
+    let answered = healthz(&sock);
+    if let Some(pid) = pid {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    assert_success(&out);
+    assert!(pid.is_some(), "no {}: {}", pid_file.display(), stderr(&out));
+    assert!(answered, "the daemon the launcher started does not answer");
+    assert!(dir.path().join("marker-allowed").exists());
+    assert!(!dir.path().join("marker-denied").exists());
+}
