@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod approvals_cmd;
 mod audit;
 mod cli;
+mod doctor;
 mod serve;
 mod token;
 
@@ -38,6 +39,8 @@ enum Command {
     /// Verify or follow the audit trail.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// Tell what protects you now: daemon, policies, preload library, processes.
+    Doctor(doctor::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Token(c) => token::run(c),
         Command::Approvals(a) => approvals_cmd::run(a),
         Command::Audit(c) => audit::run(c),
+        Command::Doctor(a) => doctor::run(a),
     };
     match result {
         Ok(code) => code,

@@ -406,13 +406,22 @@ fn ask_with_wait_is_held_until_approved_and_the_asker_cannot_approve() {
         let mut c = Conn::new(Box::new(
             std::os::unix::net::UnixStream::connect(sock).unwrap(),
         ));
-        c.request(
-            "POST",
-            "/v1/preflight/exec",
-            &[],
-            &wait_body("touch ./marker-approved"),
-        )
-        .json()
+        let v = c
+            .request(
+                "POST",
+                "/v1/preflight/exec",
+                &[],
+                &wait_body("touch ./marker-approved"),
+            )
+            .json();
+        assert_eq!(
+            c.interim,
+            vec![102],
+            "a held ask sends 102 Processing first"
+        );
+        // The connection stays usable after the interim + final response.
+        assert_eq!(c.preflight("ls", &[]).status, 200);
+        v
     });
     let mut c = d.conn();
     let t0 = Instant::now();
@@ -516,6 +525,19 @@ fn ask_with_wait_times_out_as_denied_and_without_wait_answers_at_once() {
     assert_eq!(v["allowed"], false);
     assert_eq!(v["decision"], "deny");
     assert!(v["message"].as_str().unwrap().contains("timed out"), "{v}");
+    assert_eq!(c.interim, vec![102]);
+    // Over TCP too (the preload needs the 102 to switch to its long deadline there).
+    let mut t = d.tcp_conn();
+    let v = t
+        .request(
+            "POST",
+            "/v1/preflight/exec",
+            &[d.auth()],
+            &wait_body("touch ./marker-timeout-tcp"),
+        )
+        .json();
+    assert_eq!(v["decision"], "deny");
+    assert_eq!(t.interim, vec![102]);
     // Without wait: answered at once, not allowed, approval pending.
     let t0 = Instant::now();
     let v = c.preflight("touch ./marker-nowait", &[]).json();
@@ -721,4 +743,91 @@ fn preload_wire_contract_request_is_understood() {
     assert_eq!(last["peer"]["transport"], "unix");
     assert_eq!(last["peer"]["pid"], std::process::id());
     let _ = std::io::stdout().flush();
+}
+
+#[test]
+fn socket_group_makes_the_socket_0660_with_that_group() {
+    let gid = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata("/proc/self").unwrap());
+    let d = Daemon::start_with(Opts {
+        args: vec!["--socket-group".into(), gid.to_string()],
+        ..Default::default()
+    });
+    let m = std::fs::metadata(&d.socket).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o660);
+    assert_eq!(std::os::unix::fs::MetadataExt::gid(&m), gid);
+}
+
+#[test]
+fn operator_cli_denies_an_approval_asked_by_another_process() {
+    let d = Daemon::start_with(Opts {
+        tcp: true,
+        ..Default::default()
+    });
+    // Asked over TCP: no peer pid, so the CLI (a child of this test) is not related.
+    let v = d
+        .tcp_conn()
+        .preflight("touch ./marker-cli", &[d.auth()])
+        .json();
+    assert_eq!(v["decision"], "ask");
+    let id = v["approval_id"].as_str().unwrap().to_string();
+    let cli = |verb: &str, id: &str| {
+        Command::new(bin())
+            .args(["approvals", verb, id, "--socket"])
+            .arg(&d.socket)
+            .arg("--token-file")
+            .arg(d.dir.join("token"))
+            .env_remove("RAMPART_TOKEN")
+            .env_remove("RAMPART_SESSION")
+            .output()
+            .unwrap()
+    };
+    let out = cli("deny", &id);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli("allow", &id);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("410"));
+    let list = approvals(&mut d.conn());
+    let item = list.iter().find(|a| a["id"] == id.as_str()).unwrap();
+    assert_eq!(item["status"], "denied");
+    assert_eq!(item["resolved_by"], "cli");
+    // The resolution is in the audit trail.
+    let ev = events(&d.audit);
+    assert!(
+        ev.iter()
+            .any(|e| e["kind"] == "approval_resolution"
+                && e["decision"]["approval_id"] == id.as_str())
+    );
+}
+
+#[test]
+fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let d = Daemon::start_with(Opts {
+        args: vec!["--max-connections".into(), "2".into()],
+        ..Default::default()
+    });
+    // Start-up probing used connections that are now closed; take both slots.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut a = d.conn();
+    let mut b = d.conn();
+    assert_eq!(a.preflight("ls", &[]).status, 200);
+    assert_eq!(b.preflight("ls", &[]).status, 200);
+    let sock = d.socket.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut c = Conn::new(Box::new(
+            std::os::unix::net::UnixStream::connect(sock).unwrap(),
+        ));
+        tx.send(c.preflight("ls", &[]).status).unwrap();
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "third connection must not be served while two are open"
+    );
+    drop(a);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 200);
+    assert_eq!(b.preflight("ls", &[]).status, 200);
 }

@@ -190,3 +190,74 @@ fn sixteen_thread_forker_loses_no_checks() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn reused_descriptor_numbers_are_not_mistaken_for_the_cached_socket() {
+    let case = Case::new();
+    let victim = case.dir.path().join("victim.log");
+    let out = output(
+        case.cmd(probe("fd_reuse"))
+            .arg(case.path("marker-allowed-1"))
+            .arg(case.path("marker-allowed-2"))
+            .arg(&victim),
+    );
+    assert_success(&out);
+    assert_eq!(stdout(&out).trim(), "r1=0 r2=0");
+    assert!(case.exists("marker-allowed-1") && case.exists("marker-allowed-2"));
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"",
+        "a request was written into the program's file"
+    );
+    assert_eq!(case.seen().len(), 2);
+    assert_eq!(
+        case.rec.connections(),
+        2,
+        "the closed cached socket was replaced by a new connection"
+    );
+}
+
+#[test]
+fn signal_storm_does_not_break_checks() {
+    // The daemon answers after 3 ms while SIGALRM fires every millisecond:
+    // every poll/recv is interrupted many times.
+    let case = Case::with_rule(|_| {
+        e2e::Reply::Delay(
+            std::time::Duration::from_millis(3),
+            Box::new(e2e::Reply::allow()),
+        )
+    });
+    let out = output(case.cmd(probe("sigalrm")).arg("30"));
+    assert_success(&out);
+    assert_eq!(stdout(&out).trim(), "ok 30 ticks>0 1");
+    assert_eq!(case.seen().len(), 30);
+}
+
+#[test]
+fn a_slow_check_in_one_thread_does_not_block_a_fork_in_another() {
+    let case = Case::with_rule(|s| {
+        if s.command.ends_with("slow") {
+            e2e::Reply::Delay(
+                std::time::Duration::from_millis(1000),
+                Box::new(e2e::Reply::allow()),
+            )
+        } else {
+            e2e::Reply::allow()
+        }
+    });
+    let out = output(&mut case.cmd(probe("slow_and_fast")));
+    assert_success(&out);
+    let ms: f64 = stdout(&out)
+        .trim()
+        .strip_prefix("fast_ms ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        ms < 700.0,
+        "the forked child waited for the other thread's check: {ms} ms"
+    );
+    let mut seen = case.seen();
+    seen.sort();
+    assert_eq!(seen, ["true fast", "true slow"]);
+}

@@ -412,13 +412,26 @@ fn keep_alive_connection_is_reused_by_the_loading_process() {
 #[test]
 fn debug_lines_never_contain_the_command() {
     let case = Case::new();
-    let out = touch(&case, "marker-denied", &[("RAMPART_DEBUG", "1"), ("RAMPART_QUIET", "1")]);
+    let out = touch(
+        &case,
+        "marker-denied",
+        &[("RAMPART_DEBUG", "1"), ("RAMPART_QUIET", "1")],
+    );
     let err = stderr(&out);
-    let debug: Vec<&str> = err.lines().filter(|l| l.starts_with("[rampart] ")).collect();
+    let debug: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("[rampart] "))
+        .collect();
     // The daemon's refusal, then dash's retry through /bin (same file).
     assert_eq!(
-        debug.iter().map(|l| l.split(": ").nth(1).unwrap_or_default()).collect::<Vec<_>>(),
-        ["daemon refused -> deny", "repeat of the previous denial -> deny"],
+        debug
+            .iter()
+            .map(|l| l.split(": ").nth(1).unwrap_or_default())
+            .collect::<Vec<_>>(),
+        [
+            "daemon refused -> deny",
+            "repeat of the previous denial -> deny"
+        ],
         "{err}"
     );
     assert!(debug.iter().all(|l| !l.contains("marker")), "{err}");

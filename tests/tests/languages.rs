@@ -250,3 +250,17 @@ fn rust_command_default_and_env_clear() {
         );
     }
 }
+
+#[test]
+fn a_later_identical_retry_is_asked_again() {
+    // The PATH-walk shortcut must not turn into a sticky denial for a
+    // long-running agent process: after a pause the same command is asked again.
+    let case = Case::new();
+    let code = format!(
+        "import os, time\nfor _ in range(2):\n    try:\n        os.posix_spawn('/usr/bin/touch', ['touch', {d:?}], os.environ)\n    except PermissionError:\n        print('denied')\n    time.sleep(0.7)\n",
+        d = case.path("marker-denied")
+    );
+    let out = run_python(&case, &code);
+    assert_eq!(stdout(&out), "denied\ndenied\n");
+    assert_eq!(case.seen(), vec![denied(&case), denied(&case)]);
+}

@@ -252,7 +252,11 @@ fn git_alias_shell_command_is_checked() {
 #[test]
 fn missing_programs_are_not_asked_about() {
     let case = Case::new();
-    let out = output(case.cmd("bash").arg("-c").arg("no-such-program-xyz; /no/such/path; true"));
+    let out = output(
+        case.cmd("bash")
+            .arg("-c")
+            .arg("no-such-program-xyz; /no/such/path; true"),
+    );
     assert_success(&out);
     assert!(case.seen().is_empty(), "{:?}", case.seen());
 }

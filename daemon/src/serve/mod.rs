@@ -6,13 +6,15 @@
 //! [`shutdown`] (signals, sd_notify).
 //!
 //! Connections are served by hyper's HTTP/1.1 server directly (keep-alive,
-//! `Connection: close`, 16 KiB header buffer, 30 s header timeout) with the axum
+//! `Connection: close`, 16 KiB header buffer, 30 s header timeout, which also closes
+//! keep-alive connections idle for 30 s: clients reconnect on EOF) with the axum
 //! router as the service; a semaphore bounds concurrent connections and each request
 //! has an overall deadline.
 
 pub mod approvals;
 pub mod auth;
 pub mod config;
+pub mod interim;
 pub mod listeners;
 pub mod metrics;
 pub mod preflight;
@@ -275,7 +277,10 @@ async fn accept_unix(l: tokio::net::UnixListener, mut ctx: AcceptCtx) {
                     uid: cred.map(|c| c.uid()),
                     gid: cred.map(|c| c.gid()),
                 };
-                spawn_connection(s, info, &ctx, permit);
+                match interim::Interim::unix(s) {
+                    Ok((s, dup)) => spawn_connection(s, info, dup, &ctx, permit),
+                    Err(e) => accept_error(e).await,
+                }
             }
             Err(e) => accept_error(e).await,
         }
@@ -297,7 +302,10 @@ async fn accept_tcp(l: tokio::net::TcpListener, mut ctx: AcceptCtx) {
                 let info = ConnInfo::Tcp {
                     addr: addr.to_string(),
                 };
-                spawn_connection(s, info, &ctx, permit);
+                match interim::Interim::tcp(s) {
+                    Ok((s, dup)) => spawn_connection(s, info, dup, &ctx, permit),
+                    Err(e) => accept_error(e).await,
+                }
             }
             Err(e) => accept_error(e).await,
         }
@@ -310,14 +318,22 @@ async fn accept_error(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-fn spawn_connection<S>(stream: S, info: ConnInfo, ctx: &AcceptCtx, permit: OwnedSemaphorePermit)
-where
+fn spawn_connection<S>(
+    stream: S,
+    info: ConnInfo,
+    interim: Option<interim::Interim>,
+    ctx: &AcceptCtx,
+    permit: OwnedSemaphorePermit,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let app = ctx.app.clone();
     let timeout = ctx.settings.request_timeout;
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(info.clone());
+        if let Some(i) = &interim {
+            req.extensions_mut().insert(i.clone());
+        }
         let mut app = app.clone();
         async move {
             match tokio::time::timeout(timeout, app.call(req)).await {

@@ -14,6 +14,7 @@
 use super::approvals::{Fingerprint, NewAsk, ResolveError, Status};
 use super::auth::ConnInfo;
 use super::config::{AuditFailure, Mode};
+use super::interim::Interim;
 use super::preflight;
 use super::AppState;
 use crate::audit::event::{EventBody, EventDecision};
@@ -21,7 +22,7 @@ use crate::audit::redact;
 use crate::audit::writer::FsyncPolicy;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -221,6 +222,8 @@ fn event_body(
 async fn preflight_route(
     State(st): St,
     Extension(conn): Extension<ConnInfo>,
+    interim: Option<Extension<Interim>>,
+    version: Version,
     Path(tool): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -335,6 +338,12 @@ async fn preflight_route(
                         if let Err(e) = audit(&st, body).await {
                             if st.audit_failure == AuditFailure::Deny {
                                 return audit_failed(&e);
+                            }
+                        }
+                        // Tell the client we are alive and waiting for a human.
+                        if version == Version::HTTP_11 {
+                            if let Some(Extension(i)) = &interim {
+                                i.processing();
                             }
                         }
                         let w0 = Instant::now();

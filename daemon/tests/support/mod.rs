@@ -258,6 +258,8 @@ impl<T: Read + Write + Send> Stream for T {}
 pub struct Conn {
     s: Box<dyn Stream>,
     buf: Vec<u8>,
+    /// Interim (1xx) statuses received and skipped.
+    pub interim: Vec<u16>,
 }
 
 /// A response.
@@ -287,7 +289,11 @@ impl Resp {
 impl Conn {
     /// Wrap a stream.
     pub fn new(s: Box<dyn Stream>) -> Conn {
-        Conn { s, buf: Vec::new() }
+        Conn {
+            s,
+            buf: Vec::new(),
+            interim: Vec::new(),
+        }
     }
 
     /// Send raw bytes.
@@ -320,8 +326,19 @@ impl Conn {
         self.read_response().expect("response")
     }
 
-    /// Read one response (None if the peer closed first).
+    /// Read one final response, skipping (and recording) 1xx interim heads.
     pub fn read_response(&mut self) -> Option<Resp> {
+        loop {
+            let r = self.read_one()?;
+            if (100..200).contains(&r.status) {
+                self.interim.push(r.status);
+                continue;
+            }
+            return Some(r);
+        }
+    }
+
+    fn read_one(&mut self) -> Option<Resp> {
         let head_end = loop {
             if let Some(i) = find(&self.buf, b"\r\n\r\n") {
                 break i;
@@ -344,6 +361,13 @@ impl Conn {
                 .find(|(k, _)| k.eq_ignore_ascii_case(n))
                 .map(|(_, v)| v.clone())
         };
+        if (100..200).contains(&status) {
+            return Some(Resp {
+                status,
+                headers,
+                body: Vec::new(),
+            });
+        }
         let body = if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
             while self.buf.len() < n {
                 if !self.fill() {

@@ -14,11 +14,13 @@
 //! `command_matches` and `command_contains` are ORed; `command_env_assignments` is a
 //! key of its own, ANDed with them when both are present.
 
+mod grams;
 mod view;
 
 pub use view::CommandView;
 
 use crate::glob::Glob;
+use grams::Needle;
 use view::{Candidate, Restrictive, Unit};
 
 /// The outcome of checking a rule's command keys against a call.
@@ -45,6 +47,8 @@ pub struct CommandConditions {
     pub env_assignments: Vec<Glob>,
     /// `command_contains`, lower-cased once for restrictive rules.
     contains_lower: Vec<String>,
+    /// Bigram samples of `contains_lower`.
+    contains_grams: Vec<Needle>,
 }
 
 impl CommandConditions {
@@ -62,6 +66,7 @@ impl CommandConditions {
             contains: contains.to_vec(),
             env_assignments: g(env_assignments),
             contains_lower: contains.iter().map(|s| s.to_lowercase()).collect(),
+            contains_grams: contains.iter().map(|s| Needle::new(&s.to_lowercase())).collect(),
         }
     }
 
@@ -74,6 +79,10 @@ impl CommandConditions {
         }
         if view.raw().trim().is_empty() {
             return CommandOutcome::NoMatch;
+        }
+        if restrictive && view.fails_closed() {
+            // The parser gave up bounding its work: every reading is possible.
+            return CommandOutcome::Match(excerpt(view.raw()));
         }
         let command = if !has_command {
             None
@@ -149,15 +158,16 @@ impl CommandConditions {
     /// §4.7: restrictive rules.
     fn restrictive(&self, view: &CommandView<'_>) -> CommandOutcome {
         let r = view.restrictive();
-        if r.fail_closed {
-            return CommandOutcome::Match(view.raw().to_string());
-        }
         let hit = r
             .candidates
             .iter()
             .find_map(|c| self.match_candidate(c))
             .or_else(|| {
-                self.contains_hit(&r.raw_lower, r.norm_lower.as_deref())
+                let possible = self
+                    .contains_grams
+                    .iter()
+                    .any(|n| r.grams.may_contain(n));
+                (possible && self.contains_hit(&r.raw_lower, r.norm_lower.as_deref()))
                     .then_some(view.raw())
             });
         let Some(hit) = hit else {
@@ -267,6 +277,22 @@ impl CommandConditions {
         }
     }
 }
+
+/// At most [`EXCERPT`] bytes of a command, cut on a character boundary, for reporting
+/// a fail-closed match without copying a huge input.
+fn excerpt(s: &str) -> String {
+    if s.len() <= EXCERPT {
+        return s.to_string();
+    }
+    let mut end = EXCERPT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", s.get(..end).unwrap_or(""))
+}
+
+/// Longest text reported for a fail-closed match.
+const EXCERPT: usize = 256;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,9 @@
 //! computed at most once, on first use.
 
 use std::cell::OnceCell;
+use std::collections::HashMap;
 
+use super::grams::Bigrams;
 use crate::shell::aliases::{self, Canonical};
 use crate::shell::{self, opaque, Analysis};
 
@@ -24,9 +26,14 @@ pub(crate) struct Candidate {
 
 impl Candidate {
     fn new(text: String) -> Candidate {
-        let normalized = Some(shell::normalize(&text)).filter(|n| !n.is_empty() && *n != text);
+        let norm = shell::normalize(&text);
+        let semantic = if text.contains('#') {
+            aliases::semantic_aliases(&text)
+        } else {
+            aliases::semantic_aliases_normalized(&text, &norm)
+        };
+        let normalized = Some(norm).filter(|n| !n.is_empty() && *n != text);
         let mut canonical = aliases::canonical_aliases(&text);
-        let semantic = aliases::semantic_aliases(&text);
         // Here-string bodies get their own canonical forms (`bash <<< 'rm -fr /'`).
         for s in &semantic {
             for a in aliases::canonical_aliases(s).aliases {
@@ -74,6 +81,10 @@ pub(crate) struct Restrictive {
     pub candidates: Vec<Candidate>,
     /// Exclusion units.
     pub units: Vec<Unit>,
+    /// Byte pairs of `raw_lower` and `norm_lower`.
+    pub grams: Bigrams,
+    /// Candidate text → index, while building.
+    index: HashMap<String, usize>,
 }
 
 fn lower_pair(text: &str) -> (String, Option<String>) {
@@ -88,7 +99,7 @@ impl Restrictive {
         let fail_closed = matches!(
             analysis.opaque.as_deref(),
             Some(opaque::TOO_LONG | opaque::TOO_DEEP | opaque::TOO_MANY_COMPONENTS)
-        );
+        ); // checked by the caller first; kept so a fail-closed build stays cheap
         let (raw_lower, norm_lower) = if raw.len() > shell::MAX_COMMAND {
             (String::new(), None)
         } else {
@@ -100,7 +111,10 @@ impl Restrictive {
             norm_lower,
             candidates: Vec::new(),
             units: Vec::new(),
+            grams: Bigrams::default(),
+            index: HashMap::new(),
         };
+        r.grams = Bigrams::of(std::iter::once(r.raw_lower.as_str()).chain(r.norm_lower.as_deref()));
         if fail_closed {
             return r;
         }
@@ -121,11 +135,9 @@ impl Restrictive {
             }
         } else {
             let mut all = raw_group;
-            for g in groups {
-                for i in g {
-                    if !all.contains(&i) {
-                        all.push(i);
-                    }
+            for i in groups.into_iter().flatten() {
+                if !all.contains(&i) {
+                    all.push(i);
                 }
             }
             r.units.push(Unit {
@@ -151,11 +163,13 @@ impl Restrictive {
     }
 
     fn add(&mut self, text: &str) -> usize {
-        if let Some(i) = self.candidates.iter().position(|c| c.text == text) {
+        if let Some(&i) = self.index.get(text) {
             return i;
         }
+        let i = self.candidates.len();
         self.candidates.push(Candidate::new(text.to_string()));
-        self.candidates.len() - 1
+        self.index.insert(text.to_string(), i);
+        i
     }
 }
 
@@ -212,6 +226,14 @@ impl<'a> CommandView<'a> {
                 shell::env_assignment_names(self.raw)
             }
         })
+    }
+    /// Whether the parser gave up (too long, too deep, too many components), so that
+    /// restrictive rules must match without looking further.
+    pub fn fails_closed(&self) -> bool {
+        matches!(
+            self.analysis().opaque.as_deref(),
+            Some(opaque::TOO_LONG | opaque::TOO_DEEP | opaque::TOO_MANY_COMPONENTS)
+        )
     }
     pub(crate) fn restrictive(&self) -> &Restrictive {
         self.restrictive

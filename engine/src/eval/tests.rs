@@ -44,7 +44,14 @@ policies:
     let d = e.evaluate(&exec("curl https://example.com"));
     assert_eq!((d.action, d.message.as_str()), (Action::Deny, "no curl"));
     assert_eq!(d.rule.as_ref().map(|r| r.index), Some(1));
+    assert_eq!(
+        d.rule.as_ref().map(|r| r.summary.as_str()),
+        Some("deny when command_contains: curl: no curl")
+    );
     assert_eq!(d.policy.as_deref(), Some("exfil"));
+    assert_eq!(d.source.as_deref(), Some("test.yaml"));
+    assert_eq!(d.matched_component.as_deref(), Some("curl https://example.com"));
+    assert_eq!(d.components, vec!["curl https://example.com"]);
 }
 
 #[test]

@@ -158,14 +158,94 @@ impl Strategy {
     }
 }
 
+/// A strategy plus the literal first byte every match must start with, which lets
+/// most patterns reject an input after one comparison.
+#[derive(Debug, Clone)]
+struct Compiled {
+    first: Option<u8>,
+    /// For patterns that start with a wildcard: a literal every match contains.
+    needle: Option<String>,
+    strategy: Strategy,
+}
+
+/// The longest literal run (two bytes or more) of a slashed pattern, skipping
+/// classes; a `**/` prefix is ignored because the retry drops it.
+fn longest_literal(p: &str) -> Option<String> {
+    let p = p.strip_prefix("**/").unwrap_or(p);
+    let (mut best, mut cur) = (String::new(), String::new());
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '?' | '[' => {
+                if cur.len() > best.len() {
+                    best = std::mem::take(&mut cur);
+                }
+                cur.clear();
+                if c == '[' {
+                    for k in chars.by_ref() {
+                        if k == ']' {
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if cur.len() > best.len() {
+        best = cur;
+    }
+    (best.len() >= 2).then_some(best)
+}
+
+impl Compiled {
+    fn new(pattern: &str) -> Compiled {
+        let strategy = Strategy::compile(pattern);
+        let first = match strategy {
+            Strategy::Never | Strategy::Everything | Strategy::Pieces(_) => None,
+            _ => pattern
+                .bytes()
+                .next()
+                .map(|b| if b == b'\\' { b'/' } else { b })
+                .filter(|b| !matches!(b, b'*' | b'?' | b'[')),
+        };
+        let needle = match strategy {
+            Strategy::DoubleStar(_) | Strategy::GoMatch(_) if first.is_none() => {
+                longest_literal(&pattern.replace('\\', "/"))
+            }
+            _ => None,
+        };
+        Compiled {
+            first,
+            needle,
+            strategy,
+        }
+    }
+
+    fn is_match(&self, input: &str) -> bool {
+        if let Some(f) = self.first {
+            match input.as_bytes().first() {
+                Some(&b) if same_byte(f, b) => {}
+                _ => return false,
+            }
+        }
+        if let Some(n) = &self.needle {
+            if find_slashed(input.as_bytes(), n.as_bytes(), 0).is_none() {
+                return false;
+            }
+        }
+        self.strategy.is_match(input)
+    }
+}
+
 /// A compiled command-style glob (`MatchGlob`, spec §3.1): used for commands, URLs,
 /// agent/session/tool scope and tool parameters.
 #[derive(Debug, Clone)]
 pub struct Glob {
     pattern: String,
-    strategy: Strategy,
+    compiled: Compiled,
     /// The lower-cased pattern, when lower-casing changes it.
-    folded: Option<Box<Strategy>>,
+    folded: Option<Box<Compiled>>,
     composite: bool,
 }
 
@@ -175,8 +255,8 @@ impl Glob {
         let lower = pattern.to_lowercase();
         Glob {
             pattern: pattern.to_string(),
-            strategy: Strategy::compile(pattern),
-            folded: (lower != pattern).then(|| Box::new(Strategy::compile(&lower))),
+            compiled: Compiled::new(pattern),
+            folded: (lower != pattern).then(|| Box::new(Compiled::new(&lower))),
             composite: crate::shell::split_compound(pattern).len() > 1,
         }
     }
@@ -191,7 +271,7 @@ impl Glob {
     }
     /// Match an input.
     pub fn is_match(&self, input: &str) -> bool {
-        input.len() <= MAX_INPUT && self.strategy.is_match(input)
+        input.len() <= MAX_INPUT && self.compiled.is_match(input)
     }
     /// Match an already lower-cased input against the lower-cased pattern (the
     /// case-insensitive comparisons of the cmd.exe / PowerShell re-parses).
@@ -200,7 +280,7 @@ impl Glob {
             && self
                 .folded
                 .as_deref()
-                .unwrap_or(&self.strategy)
+                .unwrap_or(&self.compiled)
                 .is_match(lowered)
     }
 }

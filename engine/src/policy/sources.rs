@@ -148,7 +148,14 @@ impl PolicySet {
 
     /// Merge one parsed file with the precedence of its origin.
     fn add(&mut self, file: PolicyFile, origin: Origin, text: &str) -> Result<(), LoadError> {
-        let label = file.path.clone();
+        // Policies record the absolute path of their file (errors keep the path as given).
+        let label = match origin {
+            Origin::File | Origin::Directory | Origin::Project => std::path::absolute(&file.path)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| file.path.clone()),
+            Origin::Embedded | Origin::Text => file.path.clone(),
+        };
+        let given = file.path.clone();
         let durable = is_durable(&label);
         let profile = profile_of(&label);
         if origin != Origin::Project {
@@ -179,7 +186,7 @@ impl PolicySet {
                         let hits = locate::find_key_values(text, "name", &policy.name, false);
                         let pos = hits.first().copied().unwrap_or((1, 1));
                         return Err(invalid(
-                            &label,
+                            &given,
                             pos,
                             format!(
                                 "duplicate policy name {:?} (already defined in {})",

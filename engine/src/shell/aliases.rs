@@ -179,37 +179,33 @@ pub fn canonical_aliases(c: &str) -> Canonical {
 
 /// Peel assignments, transparent executors (by basename) and busybox/toybox.
 fn peel_launchers(mut words: Vec<Word>) -> Vec<Word> {
+    let mut texts: Vec<String> = words.iter().map(|w| w.text.clone()).collect();
     let mut pos = 0;
     for _ in 0..words.len() + 1 {
-        while words.get(pos).is_some_and(|w| is_assignment(&w.text)) {
+        while texts.get(pos).is_some_and(|t| is_assignment(t)) {
             pos += 1;
         }
-        let Some(head) = words.get(pos) else { break };
-        let name = basename(&head.text).to_lowercase();
-        if (name == "busybox" || name == "toybox") && words.len() > pos + 1 {
+        let Some(head) = texts.get(pos) else { break };
+        let name = basename(head).to_lowercase();
+        if (name == "busybox" || name == "toybox") && texts.len() > pos + 1 {
             pos += 1;
             continue;
         }
         if executors::EXECUTORS.contains(&name.as_str()) {
-            let texts: Vec<String> = words
-                .get(pos..)
-                .unwrap_or(&[])
-                .iter()
-                .map(|w| w.text.clone())
-                .collect();
-            match executors::peel(&name, &texts) {
+            match executors::peel(&name, texts.get(pos..).unwrap_or(&[])) {
                 Some(Peeled::Skip(n)) => {
                     pos += n;
                     continue;
                 }
                 Some(Peeled::Replace(v)) => {
                     words = v
-                        .into_iter()
+                        .iter()
                         .map(|text| Word {
-                            text,
+                            text: text.clone(),
                             ..Word::default()
                         })
                         .collect();
+                    texts = v;
                     pos = 0;
                     continue;
                 }
@@ -328,9 +324,29 @@ fn find_targets(args: &[Word], out: &mut Canonical) {
 /// Semantic aliases (§4.7 d): head replaced by its lower-cased basename, busybox/toybox
 /// dropped, and for shells the here-string after `<<<`.
 pub fn semantic_aliases(c: &str) -> Vec<String> {
+    semantic_aliases_normalized(c, &normalize(strip_comment(c)))
+}
+
+/// ASCII-case-insensitive substring test.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// [`semantic_aliases`] given `norm = normalize(strip_comment(c))`.
+pub fn semantic_aliases_normalized(c: &str, norm: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let norm = normalize(strip_comment(c));
-    for seg in split_compound(&norm) {
+    // Cheap rejection: no head can qualify without one of these.
+    let maybe = norm.contains(['/', '\\'])
+        || norm.contains("<<<")
+        || ["rm", "find", "busybox", "toybox"]
+            .iter()
+            .any(|w| contains_ignore_case(norm, w));
+    if !maybe {
+        return out;
+    }
+    for seg in split_compound(norm) {
         let tokens = tokenize(seg, Dialect::Posix);
         let Some(head) = tokens.first() else { continue };
         let base = basename(head).to_lowercase();

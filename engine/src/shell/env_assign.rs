@@ -9,7 +9,7 @@ use super::executors::{self, is_assignment, is_var_name, Peeled};
 use super::normalize::{tokenize_in, wrapper_body, WrapperBody};
 use super::sanitize::sanitize;
 use super::split::split_dialect;
-use super::subcommands::extract_subcommands;
+use super::subcommands;
 use super::tokenize::Dialect;
 
 /// How deep wrappers and subcommands are followed.
@@ -18,9 +18,22 @@ pub const MAX_DEPTH: usize = 4;
 /// The variable names assigned by `cmd`, in discovery order, without duplicates.
 pub fn env_assignment_names(cmd: &str) -> Vec<String> {
     let mut out = Vec::new();
-    collect(&sanitize(cmd), 0, &mut out);
+    let clean = sanitize(cmd);
+    collect(&clean, 0, &mut out);
+    // One extraction pass already lists nested subcommands at every depth.
+    let mut budget = SCAN_BUDGET;
+    for sub in subcommands::extract(&clean).commands {
+        budget = match budget.checked_sub(sub.len()) {
+            Some(b) => b,
+            None => break,
+        };
+        collect(&sub, 1, &mut out);
+    }
     out
 }
+
+/// Most subcommand bytes scanned for assignments.
+const SCAN_BUDGET: usize = 4 * super::MAX_COMMAND;
 
 fn push(out: &mut Vec<String>, name: &str) {
     if !name.is_empty() && !out.iter().any(|n| n == name) {
@@ -28,16 +41,16 @@ fn push(out: &mut Vec<String>, name: &str) {
     }
 }
 
+/// Scan every segment of `cmd` in the three dialects; wrappers recurse.
 fn collect(cmd: &str, depth: usize, out: &mut Vec<String>) {
     if depth > MAX_DEPTH {
         return;
     }
     for dialect in [Dialect::Posix, Dialect::Cmd, Dialect::PowerShell] {
-        let split_rules = if dialect == Dialect::Cmd {
-            Dialect::Cmd
-        } else {
-            Dialect::Posix
-        };
+        if !may_assign(cmd, dialect) {
+            continue;
+        }
+        let split_rules = if dialect == Dialect::Cmd { Dialect::Cmd } else { Dialect::Posix };
         for seg in split_dialect(cmd, split_rules).segments {
             if dialect == Dialect::PowerShell {
                 dotnet_setter(seg, out);
@@ -46,10 +59,23 @@ fn collect(cmd: &str, depth: usize, out: &mut Vec<String>) {
             scan(&tokens, dialect, depth, out);
         }
     }
-    if depth < MAX_DEPTH {
-        for sub in extract_subcommands(cmd) {
-            collect(&sub, depth + 1, out);
+}
+
+/// Cheap pre-check: without any of these marks (or an escape or quote that could hide
+/// one), a dialect's parse cannot find an assignment.
+fn may_assign(cmd: &str, dialect: Dialect) -> bool {
+    let has = |w: &str| {
+        cmd.as_bytes()
+            .windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    match dialect {
+        Dialect::Posix => {
+            cmd.contains(['=', '\\', '\'', '"'])
+                || ["export", "declare", "typeset"].iter().any(|w| cmd.contains(w))
         }
+        Dialect::Cmd => cmd.contains(['^', '"']) || has("set"),
+        Dialect::PowerShell => cmd.contains('`') || has("env:") || has("environment]::"),
     }
 }
 

@@ -4,7 +4,6 @@
 //! command intact, so it can never turn into a grant.
 
 use super::tokenize::{tokenize, Dialect};
-use std::collections::VecDeque;
 
 /// What peeling an executor leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,60 +225,50 @@ pub fn is_var_name(name: &str) -> bool {
 }
 
 /// `env` options, assignments and `-S` strings. Returns the command that remains.
+/// Arguments are read in place; only an `-S` string makes an owned token list.
 fn peel_env(args: &[String]) -> Option<Peeled> {
-    let mut rest: VecDeque<String> = args.iter().cloned().collect();
-    let mut consumed = 0; // tokens of `args` used, while no `-S` re-tokenized anything
-    let mut split = false;
-    loop {
-        let t = rest.pop_front()?;
-        consumed += 1;
-        match t.as_str() {
-            "-i" | "--ignore-environment" | "-0" | "--null" | "-v" | "--debug" => {}
+    let mut i = 0;
+    while let Some(t) = arg(args, i) {
+        match t {
+            "-i" | "--ignore-environment" | "-0" | "--null" | "-v" | "--debug" => i += 1,
             "-u" | "--unset" | "-C" | "--chdir" | "--argv0" => {
-                rest.pop_front()?;
-                consumed += 1;
+                arg(args, i + 1)?;
+                i += 2;
             }
             "-S" | "--split-string" => {
-                let s = rest.pop_front()?;
-                split_front(&mut rest, &s);
-                split = true;
+                let s = arg(args, i + 1)?;
+                return peel_env_split(s, args.get(i + 2..).unwrap_or(&[]));
             }
-            "--" => break,
-            _ if t.starts_with("--split-string=") || (t.starts_with("-S") && t.len() > 2) => {
-                let s = t
-                    .strip_prefix("--split-string=")
-                    .or_else(|| t.strip_prefix("-S"))?;
-                split_front(&mut rest, s);
-                split = true;
-            }
-            _ if ["--unset=", "--chdir=", "--argv0="]
-                .iter()
-                .any(|p| t.starts_with(p))
-                || ((t.starts_with("-u") || t.starts_with("-C")) && t.len() > 2) => {}
-            _ if t.starts_with('-') => return None,
-            _ if is_assignment(&t) => {}
-            _ => {
-                // The command starts here.
-                rest.push_front(t);
-                consumed -= 1;
+            "--" => {
+                i += 1;
                 break;
             }
+            _ if t.starts_with("--split-string=") || (t.starts_with("-S") && t.len() > 2) => {
+                let s = t.strip_prefix("--split-string=").or_else(|| t.strip_prefix("-S"))?;
+                return peel_env_split(s, args.get(i + 1..).unwrap_or(&[]));
+            }
+            _ if ["--unset=", "--chdir=", "--argv0="].iter().any(|p| t.starts_with(p))
+                || ((t.starts_with("-u") || t.starts_with("-C")) && t.len() > 2) =>
+            {
+                i += 1
+            }
+            _ if t.starts_with('-') => return None,
+            _ if is_assignment(t) => i += 1,
+            _ => break,
         }
     }
-    if rest.is_empty() {
-        return None; // no command left: nothing is unwrapped
-    }
-    if split {
-        Some(Peeled::Replace(rest.into_iter().collect()))
-    } else {
-        Some(Peeled::Skip(consumed + 1))
-    }
+    // A command must remain.
+    (i < args.len()).then_some(Peeled::Skip(i + 1))
 }
 
-/// Put the words of an `env -S` string in front of the remaining arguments.
-fn split_front(rest: &mut VecDeque<String>, s: &str) {
-    for w in tokenize(s, Dialect::Posix).into_iter().rev() {
-        rest.push_front(w);
+/// The rest of an `env` invocation after `-S STR`: the words of STR are read as
+/// further `env` arguments, followed by `rest`.
+fn peel_env_split(s: &str, rest: &[String]) -> Option<Peeled> {
+    let mut words = tokenize(s, Dialect::Posix);
+    words.extend(rest.iter().cloned());
+    match peel_env(&words)? {
+        Peeled::Skip(n) => Some(Peeled::Replace(words.split_off(n - 1))),
+        replaced => Some(replaced),
     }
 }
 

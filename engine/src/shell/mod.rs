@@ -46,7 +46,8 @@ pub mod opaque {
     pub const TOO_MANY_COMPONENTS: &str = "too many components";
 }
 
-/// The result of analysing one command string (spec §4.6).
+/// The result of analysing one command string (spec §4.6). A command over
+/// [`MAX_COMMAND`] bytes is not parsed: it has no normalization and no components.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Analysis {
     /// `normalize(cmd)`, or the command itself when normalization is empty.
@@ -62,11 +63,10 @@ pub struct Analysis {
 /// Analyse a command into its executed components (spec §4.6).
 pub fn analyze(cmd: &str) -> Analysis {
     if cmd.len() > MAX_COMMAND {
+        // Not parsed at all: no normalization, no components.
         return Analysis {
-            normalized: cmd.to_string(),
-            components: vec![cmd.trim().to_string()],
-            composite: false,
             opaque: Some(opaque::TOO_LONG.to_string()),
+            ..Analysis::default()
         };
     }
     let norm = normalize_full(cmd);

@@ -9,7 +9,7 @@ use super::sanitize::sanitize;
 use super::tokenize::{tokenize, Dialect};
 
 /// Deepest nesting followed.
-pub const MAX_DEPTH: usize = 32;
+pub const MAX_DEPTH: usize = 16;
 /// Most subcommands collected.
 pub const MAX_SUBCOMMANDS: usize = 4096;
 

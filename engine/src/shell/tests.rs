@@ -80,7 +80,9 @@ fn analyze_marks_deep_nesting_opaque() {
 #[test]
 fn analyze_marks_over_long_commands_opaque() {
     let long = "a".repeat(MAX_COMMAND + 1);
-    assert_eq!(analyze(&long).opaque.as_deref(), Some(opaque::TOO_LONG));
+    let a = analyze(&long);
+    assert_eq!(a.opaque.as_deref(), Some(opaque::TOO_LONG));
+    assert!(a.components.is_empty());
 }
 
 #[test]

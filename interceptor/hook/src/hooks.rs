@@ -29,7 +29,7 @@ use crate::env::{classify, EnvKind, Snapshot};
 use crate::floor;
 use crate::http::Facts;
 use crate::json::Answer;
-use crate::net::Mapped;
+use crate::net::{self, Mapped};
 use crate::path;
 use crate::real::{self, State};
 
@@ -144,9 +144,14 @@ fn check(api: &'static [u8], cmd: Command<'_, CStrIter<'_>>, resolved: Option<&[
 /// exec on the next candidate, which is often the same file through a
 /// symlinked directory (`/usr/bin/x` then `/bin/x`); the repeat is denied
 /// without asking again. Keyed by pid, so a vfork child writing here never
-/// affects its parent.
+/// affects its parent, and valid for [`REPEAT_WINDOW_MS`] only, so a
+/// long-running program that retries later (after a policy change or a human
+/// approval) is asked again.
 static LAST_DENY_PID: AtomicI32 = AtomicI32::new(0);
 static LAST_DENY_KEY: AtomicU64 = AtomicU64::new(0);
+static LAST_DENY_AT: AtomicU64 = AtomicU64::new(0);
+/// How long a denial counts as "the previous one" for a PATH-walk retry.
+const REPEAT_WINDOW_MS: u64 = 500;
 
 fn deny_key(cmd: &Command<'_, CStrIter<'_>>, resolved: Option<&[u8]>) -> u64 {
     let mut h = Fnv::default();
@@ -169,7 +174,9 @@ fn check_inner(
     let enforce = cfg.mode == Mode::Enforce;
     let pid = cstr::getpid();
     let key = if enforce { deny_key(cmd, resolved) } else { 0 };
+    let since = net::now_ms().saturating_sub(LAST_DENY_AT.load(Ordering::Acquire));
     if enforce
+        && since < REPEAT_WINDOW_MS
         && LAST_DENY_PID.load(Ordering::Acquire) == pid
         && LAST_DENY_KEY.load(Ordering::Acquire) == key
     {
@@ -179,6 +186,7 @@ fn check_inner(
     let verdict = check_fresh(st, api, cmd, resolved);
     if enforce && matches!(verdict, Check::Deny) {
         LAST_DENY_KEY.store(key, Ordering::Release);
+        LAST_DENY_AT.store(net::now_ms(), Ordering::Release);
         LAST_DENY_PID.store(pid, Ordering::Release);
     }
     verdict
