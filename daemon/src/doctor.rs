@@ -922,7 +922,11 @@ fn print_human(out: &mut impl Write, r: &Report, style: Style) -> std::io::Resul
     }
 
     if let Some(list) = &r.processes {
-        writeln!(out, "   processes under {}:", list.first().map_or(0, |p| p.pid))?;
+        writeln!(
+            out,
+            "   processes under {}:",
+            list.first().map_or(0, |p| p.pid)
+        )?;
         for p in list {
             let tag = match p.coverage {
                 Coverage::Covered => style.good("covered"),
@@ -1001,10 +1005,17 @@ mod tests {
 
     #[test]
     fn descendants_walk_the_tree_depth_first_from_the_root() {
-        let parents: BTreeMap<u32, u32> =
-            [(1, 0), (10, 1), (11, 10), (12, 10), (13, 11), (20, 1), (30, 99)]
-                .into_iter()
-                .collect();
+        let parents: BTreeMap<u32, u32> = [
+            (1, 0),
+            (10, 1),
+            (11, 10),
+            (12, 10),
+            (13, 11),
+            (20, 1),
+            (30, 99),
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(
             descendants(10, &parents),
             [(10, 0), (11, 1), (13, 2), (12, 1)]
@@ -1025,9 +1036,12 @@ mod tests {
         let exe = std::fs::read("/proc/self/exe").unwrap();
         assert!(has_interpreter(&exe).unwrap());
         assert!(has_interpreter(b"#!/bin/sh\n").is_err());
-        let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6"]
-            .iter()
-            .find(|p| Path::new(p).exists());
+        let libc = [
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib/aarch64-linux-gnu/libc.so.6",
+        ]
+        .iter()
+        .find(|p| Path::new(p).exists());
         if let Some(libc) = libc {
             let names = exported_functions(&std::fs::read(libc).unwrap()).unwrap();
             assert!(names.iter().any(|n| n == "execve"));

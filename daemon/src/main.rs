@@ -7,8 +7,10 @@ mod approvals_cmd;
 mod audit;
 mod cli;
 mod doctor;
+mod replay;
 mod serve;
 mod token;
+mod watch;
 
 /// Rampart: a seatbelt for AI agents.
 #[derive(Parser)]
@@ -41,6 +43,10 @@ enum Command {
     Audit(audit::Command),
     /// Tell what protects you now: daemon, policies, preload library, processes.
     Doctor(doctor::Args),
+    /// Replay the audit trail against a candidate policy: list the decisions it changes.
+    Replay(replay::Args),
+    /// Live terminal view of decisions and pending approvals (a/d approve/deny, q quit).
+    Watch(watch::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,6 +61,8 @@ fn main() -> std::process::ExitCode {
         Command::Approvals(a) => approvals_cmd::run(a),
         Command::Audit(c) => audit::run(c),
         Command::Doctor(a) => doctor::run(a),
+        Command::Replay(a) => replay::run(a),
+        Command::Watch(a) => watch::run(a),
     };
     match result {
         Ok(code) => code,

@@ -57,7 +57,11 @@ fn user_install_is_idempotent_usable_and_uninstalls_cleanly() {
     let first = install_sh(home, &args);
     let bin = prefix.join("bin");
     let lib = home.join(".rampart/lib/librampart.so");
-    for p in [bin.join("rampart"), bin.join("rampart-preload"), lib.clone()] {
+    for p in [
+        bin.join("rampart"),
+        bin.join("rampart-preload"),
+        lib.clone(),
+    ] {
         assert_eq!(mode(&p), 0o755, "{}", p.display());
     }
     assert_eq!(mode(&home.join(".rampart")), 0o700);
@@ -75,7 +79,11 @@ fn user_install_is_idempotent_usable_and_uninstalls_cleanly() {
         "{}",
         stdout(&second)
     );
-    assert!(!stdout(&second).contains("installed /"), "{}", stdout(&second));
+    assert!(
+        !stdout(&second).contains("installed /"),
+        "{}",
+        stdout(&second)
+    );
     assert_eq!(std::fs::metadata(bin.join("rampart")).unwrap().ino(), inode);
 
     // The installed binary works.
@@ -119,7 +127,11 @@ fn user_install_is_idempotent_usable_and_uninstalls_cleanly() {
 
     // A second uninstall finds nothing to do.
     let again = install_sh(home, &["--uninstall"]);
-    assert!(stdout(&again).contains("nothing removed"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("nothing removed"),
+        "{}",
+        stdout(&again)
+    );
 }
 
 #[test]
@@ -141,7 +153,11 @@ fn uninstall_purge_removes_audit_and_token_too() {
 fn system_install_into_a_staging_root_places_units_config_and_keeps_edits() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("stage");
-    let mut args: Vec<String> = vec!["--system".into(), "--root".into(), root.display().to_string()];
+    let mut args: Vec<String> = vec![
+        "--system".into(),
+        "--root".into(),
+        root.display().to_string(),
+    ];
     args.extend(artefact_args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
@@ -180,7 +196,11 @@ fn system_install_into_a_staging_root_places_units_config_and_keeps_edits() {
     edited.push_str("# local edit\n");
     std::fs::write(&cfg, &edited).unwrap();
     let third = install_sh(tmp.path(), &args);
-    assert!(stdout(&third).contains("kept existing"), "{}", stdout(&third));
+    assert!(
+        stdout(&third).contains("kept existing"),
+        "{}",
+        stdout(&third)
+    );
     assert_eq!(std::fs::read_to_string(&cfg).unwrap(), edited);
 
     let mut un: Vec<&str> = vec!["--system", "--root"];

@@ -367,6 +367,17 @@ fn reload_route_and_sighup_reload_with_rate_limit() {
         "second reload within a second is rate limited"
     );
     assert_eq!(c.preflight("ls", &[]).json()["decision"], "allow");
+    // A file that parses but holds no policies (half-written) is rejected too.
+    std::fs::write(
+        &d.policy,
+        "version: \"1\"\ndefault_action: allow\npolicies: []\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = c.request("POST", "/v1/policy/reload", &[d.auth()], b"");
+    assert_eq!(r.status, 422);
+    assert!(r.json()["error"].as_str().unwrap().contains("no policies"));
+    assert_eq!(c.preflight("rm -rf ./m", &[]).json()["decision"], "deny");
     std::fs::write(&d.policy, TEST_POLICY.replace("[\"ls\", ", "[")).unwrap();
     d.signal("HUP");
     let t0 = Instant::now();

@@ -113,6 +113,8 @@ fn decide(c: &mut Criterion) {
     let calls = calls();
     let ours = Engine::standard();
     bench_mix(c, "ours_standard/exec_mix", &ours, &calls);
+    let git_status = [ToolCall::exec("git status")];
+    bench_mix(c, "ours_standard/git_status", &ours, &git_status);
 
     let upstream = Engine::load(&engine::Sources {
         files: vec![Path::new(UPSTREAM_STANDARD).to_path_buf()],

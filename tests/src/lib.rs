@@ -12,6 +12,7 @@
 
 pub mod daemon;
 pub mod recorder;
+pub mod stress;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -16,7 +16,8 @@
 //!
 //! The run lives in a network namespace with only loopback when the machine
 //! allows (`unshare --net`, or `unshare -rn` when not root), so nothing can
-//! leave; otherwise it says so and runs without one.
+//! leave; otherwise it says so and runs without one (`E2E_CODEX_NO_NETNS=1`
+//! forces that).
 //!
 //! Skips (prints why and passes) only when the Codex CLI is not installed
 //! outside CI, or when `.ci/run` found the npm registry unreachable
@@ -81,8 +82,11 @@ fn codex_or_skip(test: &str) -> Option<PathBuf> {
 fn netns_prefix() -> Option<&'static [&'static str]> {
     static PREFIX: OnceLock<Option<&'static [&'static str]>> = OnceLock::new();
     *PREFIX.get_or_init(|| {
-        let candidates: [&'static [&'static str]; 2] =
-            [&["unshare", "--net"], &["unshare", "-rn"]];
+        if std::env::var_os("E2E_CODEX_NO_NETNS").is_some_and(|v| v == "1") {
+            eprintln!("codex e2e: E2E_CODEX_NO_NETNS=1: running WITHOUT network isolation");
+            return None;
+        }
+        let candidates: [&'static [&'static str]; 2] = [&["unshare", "--net"], &["unshare", "-rn"]];
         for prefix in candidates {
             let ok = Command::new(prefix[0])
                 .args(&prefix[1..])
@@ -277,6 +281,9 @@ struct RunOpts {
     fail_closed: bool,
     /// Stop the daemon after Codex started, before the model's tool call.
     stop_daemon_first: bool,
+    /// Turn Codex's shell snapshot off: commands then run as plain
+    /// `bash -lc <cmd>`, and only what that bash starts is checked.
+    no_shell_snapshot: bool,
 }
 
 /// What one Codex run left behind.
@@ -347,7 +354,12 @@ fn run_codex(codex: &Path, world: &mut World, command: &str, opts: RunOpts) -> R
     let codex_home = run_dir.join("codex-home");
     std::fs::create_dir_all(&codex_home).expect("CODEX_HOME");
     let config = codex_home.join("config.toml");
-    std::fs::write(&config, CONFIG_TOML).expect("config.toml");
+    let toml = if opts.no_shell_snapshot {
+        CONFIG_TOML.replace("shell_snapshot = true", "shell_snapshot = false")
+    } else {
+        CONFIG_TOML.to_string()
+    };
+    std::fs::write(&config, toml).expect("config.toml");
     let record = run_dir.join("tool-outputs.jsonl");
     let hold = run_dir.join("go");
 
@@ -377,9 +389,11 @@ fn run_codex(codex: &Path, world: &mut World, command: &str, opts: RunOpts) -> R
         .arg("--requests")
         .arg(run_dir.join("requests.jsonl"))
         .arg("--fill")
-        .arg(&config)
-        .arg("--await-glob")
-        .arg(codex_home.join("shell_snapshots/*.sh"));
+        .arg(&config);
+    if !opts.no_shell_snapshot {
+        cmd.arg("--await-glob")
+            .arg(codex_home.join("shell_snapshots/*.sh"));
+    }
     if netns.is_some() {
         cmd.arg("--loopback-up");
     }
@@ -396,7 +410,13 @@ fn run_codex(codex: &Path, world: &mut World, command: &str, opts: RunOpts) -> R
     }
     cmd.arg("--")
         .arg(codex)
-        .args(["exec", "--ephemeral", "--skip-git-repo-check", "--color", "never"])
+        .args([
+            "exec",
+            "--ephemeral",
+            "--skip-git-repo-check",
+            "--color",
+            "never",
+        ])
         .arg("--cd")
         .arg(&world.project)
         .arg("Run the command the test asks for.");
@@ -490,11 +510,16 @@ fn everyday_commands_run_through_codex_and_reach_the_model() {
     // the shell snapshot at start included).
     for run in [&ls, &git] {
         let recs = world.daemon.session_records(&run.session, |r| {
-            r.iter().any(|r| r["request"]["command"] == "/bin/bash -c ls")
+            r.iter()
+                .any(|r| r["request"]["command"] == "/bin/bash -c ls")
                 || r.iter().any(|r| r["request"]["command"] == "git status")
         });
         let chain: Vec<String> = recs.iter().map(brief).collect();
-        eprintln!("codex e2e: exec chain of {}:\n  {}", run.session, chain.join("\n  "));
+        eprintln!(
+            "codex e2e: exec chain of {}:\n  {}",
+            run.session,
+            chain.join("\n  ")
+        );
         assert!(!recs.is_empty(), "nothing audited\n{}", run.context());
         for r in &recs {
             assert_eq!(r["agent"], "codex", "{r}");
@@ -515,8 +540,7 @@ fn everyday_commands_run_through_codex_and_reach_the_model() {
     assert!(world.untouched());
 }
 
-/// A command the standard policy denies, what its deny must say, and the
-/// fragment of the audited command that identifies it.
+/// A command the standard policy denies, and the policy that must deny it.
 struct Dangerous {
     command: &'static str,
     policy: &'static str,
@@ -566,10 +590,7 @@ fn dangerous_commands_are_blocked_and_the_model_is_told_why() {
         assert!(!out.contains(FAKE_KEY_SECRET), "key leaked:\n{out}");
         let denied = |r: &Value| {
             r["decision"]["action"] == "deny"
-                && r["decision"]["policy"]
-                    .as_str()
-                    .or_else(|| r["decision"]["matched_policies"][0].as_str())
-                    .is_none_or(|p| p == d.policy)
+                && r["decision"]["policy"] == d.policy
                 && r["request"]["command"]
                     .as_str()
                     .is_some_and(|c| c.contains(d.command))
@@ -622,9 +643,14 @@ fn stopped_daemon_fails_open_by_default() {
     // Fail-open: the read ran (a fake key in a throw-away HOME), with the
     // library's warning in the output Codex returned.
     assert!(out.contains(FAKE_KEY_SECRET), "{out}\n{}", run.context());
-    assert!(out.contains("rampart: warning: "), "{out}\n{}", run.context());
+    assert!(
+        out.contains("rampart: warning: "),
+        "{out}\n{}",
+        run.context()
+    );
     assert!(out.contains("failing open"), "{out}\n{}", run.context());
     assert!(!out.contains("rampart: blocked"), "{out}");
+    assert!(world.untouched());
     // The daemon was gone: the audit trail ends before the command.
     let recs = world.daemon.session_records(&run.session, |_| true);
     assert!(
@@ -644,10 +670,58 @@ fn stopped_daemon_with_fail_closed_denies() {
     let opts = RunOpts {
         stop_daemon_first: true,
         fail_closed: true,
+        ..RunOpts::default()
     };
     let run = run_codex(&codex, &mut world, "cat ~/.ssh/id_rsa", opts);
     let out = run.output();
     assert!(!out.contains(FAKE_KEY_SECRET), "key leaked:\n{out}");
-    assert!(out.contains("rampart: blocked "), "{out}\n{}", run.context());
+    // The library denied on its own: no daemon answered.
+    assert!(
+        out.contains("rampart: blocked /bin/bash -c 'cat ~/.ssh/id_rsa': the policy daemon"),
+        "{out}\n{}",
+        run.context()
+    );
+    assert!(world.untouched());
+    let recs = world.daemon.session_records(&run.session, |_| true);
+    assert!(
+        !recs.iter().any(|r| r["request"]["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("id_rsa"))),
+        "{recs:?}"
+    );
+}
+
+#[test]
+fn without_the_shell_snapshot_what_bash_runs_is_checked() {
+    let Some(codex) = codex_or_skip("without_the_shell_snapshot_what_bash_runs_is_checked") else {
+        return;
+    };
+    let mut world = World::new();
+    let opts = RunOpts {
+        no_shell_snapshot: true,
+        ..RunOpts::default()
+    };
+    let run = run_codex(&codex, &mut world, "cat ~/.ssh/id_rsa", opts);
+    let out = run.output();
+    assert!(!out.contains(FAKE_KEY_SECRET), "key leaked:\n{out}");
+    // Codex's `bash -lc` is not checked (Codex is static); the `cat` that bash
+    // starts is, with `~` already expanded by bash.
+    let key = world.home.join(".ssh/id_rsa");
+    let expanded = format!("cat {}", key.display());
+    assert!(
+        out.contains(&format!("rampart: blocked {expanded}: ")),
+        "{out}\n{}",
+        run.context()
+    );
+    let recs = world.daemon.session_records(&run.session, |r| {
+        r.iter()
+            .any(|r| r["request"]["command"] == expanded.as_str())
+    });
+    let hit = recs
+        .iter()
+        .find(|r| r["request"]["command"] == expanded.as_str())
+        .unwrap_or_else(|| panic!("`{expanded}` not audited: {recs:?}"));
+    assert_eq!(hit["decision"]["action"], "deny", "{hit}");
+    assert_eq!(hit["agent"], "codex", "{hit}");
     assert!(world.untouched());
 }

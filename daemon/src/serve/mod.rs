@@ -210,9 +210,10 @@ async fn serve(
     };
     reload::spawn_sighup(state.clone())?;
     eprintln!(
-        "rampart: serving on {}; mode {}; audit {} (fsync {:?}); {} events in chain",
+        "rampart: serving on {}; mode {}; {} policies; audit {} (fsync {:?}); {} events in chain",
         labels.join(", "),
         state.mode.as_str(),
+        state.engine().policy_count(),
         audit_dir.display(),
         args.fsync,
         state.audit.event_count()

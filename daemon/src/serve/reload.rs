@@ -3,7 +3,8 @@
 //! A reload builds a complete new engine off the async threads and swaps the
 //! `Arc<Engine>` only when it loaded; in-flight requests keep the engine they
 //! started with. A failed reload keeps the old policy, logs the error (with
-//! file:line:column from the loader) and is counted in `/metrics`. SIGHUP also re-reads
+//! file:line:column from the loader) and is counted in `/metrics`. A reload that would
+//! drop from some policies to none is rejected the same way (a half-written file). SIGHUP also re-reads
 //! the admin token file (after `rampart token rotate`).
 
 use super::AppState;
@@ -53,9 +54,19 @@ pub async fn reload(st: &Arc<AppState>, why: &str) -> Result<(), String> {
     let r = tokio::task::spawn_blocking(move || engine::Engine::load(&sources)).await;
     match r {
         Ok(Ok(e)) => {
+            let (old, new) = (st.engine().policy_count(), e.policy_count());
+            if new == 0 && old > 0 {
+                // Most likely a file caught half-written: never drop to no policy.
+                st.metrics.reloads_failed.fetch_add(1, Relaxed);
+                let msg = format!("the new configuration has no policies (was {old}); treated as a truncated write");
+                eprintln!(
+                    "rampart: policy reload ({why}) rejected, keeping the previous policy: {msg}"
+                );
+                return Err(msg);
+            }
             st.set_engine(Arc::new(e));
             st.metrics.reloads_ok.fetch_add(1, Relaxed);
-            eprintln!("rampart: policy reloaded ({why})");
+            eprintln!("rampart: policy reloaded ({why}): {new} policies");
             Ok(())
         }
         Ok(Err(e)) => {

@@ -49,6 +49,52 @@ pub struct CommandConditions {
     contains_lower: Vec<String>,
     /// Bigram samples of `contains_lower`.
     contains_grams: Vec<Needle>,
+    /// `matches` indexed by required first byte.
+    index: FirstByteIndex,
+}
+
+/// Pattern indices grouped by the first byte a match needs, so a candidate is only
+/// tried against the patterns that can match it.
+#[derive(Debug, Clone, Default)]
+struct FirstByteIndex {
+    /// Patterns that can start with any byte.
+    any: Vec<usize>,
+    /// `(byte, pattern)` pairs sorted by byte.
+    by_byte: Vec<(u8, usize)>,
+}
+
+impl FirstByteIndex {
+    fn new(globs: &[Glob]) -> FirstByteIndex {
+        let mut idx = FirstByteIndex::default();
+        for (i, g) in globs.iter().enumerate() {
+            match g.first_byte() {
+                Some(b) => idx.by_byte.push((b, i)),
+                None => idx.any.push(i),
+            }
+        }
+        idx.by_byte.sort_unstable();
+        idx
+    }
+
+    /// Indices of the patterns that may match `text`.
+    fn candidates<'s>(&'s self, text: &str) -> impl Iterator<Item = usize> + 's {
+        let first = text
+            .as_bytes()
+            .first()
+            .map(|&b| if b == b'\\' { b'/' } else { b });
+        let range = match first {
+            Some(b) => {
+                let lo = self.by_byte.partition_point(|&(x, _)| x < b);
+                let hi = self.by_byte.partition_point(|&(x, _)| x <= b);
+                self.by_byte.get(lo..hi).unwrap_or(&[])
+            }
+            None => &[],
+        };
+        self.any
+            .iter()
+            .copied()
+            .chain(range.iter().map(|&(_, i)| i))
+    }
 }
 
 impl CommandConditions {
@@ -59,14 +105,19 @@ impl CommandConditions {
         contains: &[String],
         env_assignments: &[String],
     ) -> Self {
-        let g = |v: &[String]| v.iter().map(|p| Glob::new(p)).collect();
+        let g = |v: &[String]| v.iter().map(|p| Glob::new(p)).collect::<Vec<_>>();
+        let matches: Vec<Glob> = g(matches);
         CommandConditions {
-            matches: g(matches),
+            index: FirstByteIndex::new(&matches),
+            matches,
             not_matches: g(not_matches),
             contains: contains.to_vec(),
             env_assignments: g(env_assignments),
             contains_lower: contains.iter().map(|s| s.to_lowercase()).collect(),
-            contains_grams: contains.iter().map(|s| Needle::new(&s.to_lowercase())).collect(),
+            contains_grams: contains
+                .iter()
+                .map(|s| Needle::new(&s.to_lowercase()))
+                .collect(),
         }
     }
 
@@ -133,7 +184,7 @@ impl CommandConditions {
                 .iter()
                 .any(|g| g.is_composite() && (g.is_match(view.raw()) || g.is_match(&a.normalized)));
         let covered = |c: &String| {
-            self.matches.iter().any(|g| g.is_match(c))
+            self.any_match(c)
                 || self
                     .contains
                     .iter()
@@ -163,10 +214,7 @@ impl CommandConditions {
             .iter()
             .find_map(|c| self.match_candidate(c))
             .or_else(|| {
-                let possible = self
-                    .contains_grams
-                    .iter()
-                    .any(|n| r.grams.may_contain(n));
+                let possible = self.contains_grams.iter().any(|n| r.grams.may_contain(n));
                 (possible && self.contains_hit(&r.raw_lower, r.norm_lower.as_deref()))
                     .then_some(view.raw())
             });
@@ -184,7 +232,7 @@ impl CommandConditions {
         if self.matches.is_empty() {
             return None;
         }
-        let any = |s: &str| self.matches.iter().any(|g| g.is_match(s));
+        let any = |s: &str| self.any_match(s);
         if any(&c.text) {
             return Some(&c.text);
         }
@@ -204,6 +252,13 @@ impl CommandConditions {
             .iter()
             .find(|f| self.matches.iter().any(|g| g.is_match_lowercase(f)))
             .map(String::as_str)
+    }
+
+    /// Whether some `command_matches` pattern matches `s` (indexed by first byte).
+    fn any_match(&self, s: &str) -> bool {
+        self.index
+            .candidates(s)
+            .any(|i| self.matches.get(i).is_some_and(|g| g.is_match(s)))
     }
 
     /// Case-insensitive `command_contains`, retried on the normalized form.
@@ -245,7 +300,7 @@ impl CommandConditions {
                     return CommandOutcome::Match(c.text.clone());
                 }
                 for a in &c.canonical.aliases {
-                    if self.matches.iter().any(|g| g.is_match(a)) {
+                    if self.any_match(a) {
                         alias_positive = true;
                         if !self.excluded_by(a) {
                             return CommandOutcome::Match(a.clone());

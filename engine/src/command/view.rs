@@ -25,8 +25,9 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
-    fn new(text: String) -> Candidate {
-        let norm = shell::normalize(&text);
+    /// Build every reading of `text`; `normalized` is its normalization when known.
+    fn new(text: String, normalized: Option<String>) -> Candidate {
+        let norm = normalized.unwrap_or_else(|| shell::normalize(&text));
         let semantic = if text.contains('#') {
             aliases::semantic_aliases(&text)
         } else {
@@ -70,8 +71,6 @@ pub(crate) struct Unit {
 /// Everything restrictive rules need, built once per call.
 #[derive(Debug)]
 pub(crate) struct Restrictive {
-    /// The parser could not bound its work: every restrictive rule matches.
-    pub fail_closed: bool,
     /// The raw command, lower-cased.
     pub raw_lower: String,
     /// The normalized command, lower-cased, when the raw one has a quote or backslash.
@@ -96,17 +95,17 @@ fn lower_pair(text: &str) -> (String, Option<String>) {
 
 impl Restrictive {
     fn build(raw: &str, analysis: &Analysis) -> Restrictive {
+        // Callers check `fails_closed` first; building stays cheap regardless.
         let fail_closed = matches!(
             analysis.opaque.as_deref(),
             Some(opaque::TOO_LONG | opaque::TOO_DEEP | opaque::TOO_MANY_COMPONENTS)
-        ); // checked by the caller first; kept so a fail-closed build stays cheap
+        );
         let (raw_lower, norm_lower) = if raw.len() > shell::MAX_COMMAND {
             (String::new(), None)
         } else {
             lower_pair(raw)
         };
         let mut r = Restrictive {
-            fail_closed,
             raw_lower,
             norm_lower,
             candidates: Vec::new(),
@@ -118,10 +117,12 @@ impl Restrictive {
         if fail_closed {
             return r;
         }
-        let raw_group = r.add_with_variants(raw);
+        // The analysis already normalized the raw command.
+        let known = (analysis.normalized != raw).then(|| analysis.normalized.clone());
+        let raw_group = r.add_with_variants(raw, known);
         let mut groups = Vec::with_capacity(analysis.components.len());
         for c in &analysis.components {
-            groups.push(r.add_with_variants(c));
+            groups.push(r.add_with_variants(c, None));
         }
         if analysis.composite {
             for (c, group) in analysis.components.iter().zip(groups) {
@@ -151,10 +152,10 @@ impl Restrictive {
     }
 
     /// Add `text` and its body variants; returns their indices.
-    fn add_with_variants(&mut self, text: &str) -> Vec<usize> {
-        let mut idx = vec![self.add(text)];
+    fn add_with_variants(&mut self, text: &str, normalized: Option<String>) -> Vec<usize> {
+        let mut idx = vec![self.add(text, normalized)];
         for v in aliases::body_variants(text) {
-            let i = self.add(&v);
+            let i = self.add(&v, None);
             if !idx.contains(&i) {
                 idx.push(i);
             }
@@ -162,12 +163,13 @@ impl Restrictive {
         idx
     }
 
-    fn add(&mut self, text: &str) -> usize {
+    fn add(&mut self, text: &str, normalized: Option<String>) -> usize {
         if let Some(&i) = self.index.get(text) {
             return i;
         }
         let i = self.candidates.len();
-        self.candidates.push(Candidate::new(text.to_string()));
+        self.candidates
+            .push(Candidate::new(text.to_string(), normalized));
         self.index.insert(text.to_string(), i);
         i
     }

@@ -3,7 +3,11 @@
 //! action.
 //!
 //! [`Engine::evaluate`] is a pure preview; [`Engine::enforce`] also counts calls for
-//! `call_count` and consumes `once` rules (removing them from their file).
+//! `call_count` and consumes `once` rules (removing them from their file);
+//! [`Engine::evaluate_response`] scans a tool's output (spec §2.10). Both request
+//! entry points have `_with` variants taking [`EvalOptions`] (per-agent profile
+//! filter, forced default deny). After a hot reload, [`Engine::with_counters_from`]
+//! keeps the `call_count` windows of the engine being replaced.
 //!
 //! Cost per call: policies are compiled once ([`compile`]) and indexed by tool, so a
 //! call only visits the policies whose `match.tool` admits it, already in priority
@@ -58,7 +62,7 @@ pub struct Engine {
     default_action: Option<Action>,
     notify: Option<Notify>,
     files: Vec<String>,
-    counter: CallCounter,
+    counter: Arc<CallCounter>,
     once_lock: Mutex<()>,
     /// Scope lists of tool names not known at load time, computed on first use.
     dynamic_scopes: RwLock<HashMap<String, Arc<[u32]>>>,
@@ -129,7 +133,7 @@ impl Engine {
             default_action: set.default_action,
             notify: set.notify,
             files: set.files,
-            counter: CallCounter::default(),
+            counter: Arc::default(),
             once_lock: Mutex::new(()),
             dynamic_scopes: RwLock::new(HashMap::new()),
         }
@@ -145,6 +149,13 @@ impl Engine {
             crate::STANDARD_POLICY,
         )
         .expect("the embedded standard policy loads")
+    }
+
+    /// Keep counting `call_count` windows across a reload: share the call counter of
+    /// the engine this one replaces.
+    pub fn with_counters_from(mut self, previous: &Engine) -> Engine {
+        self.counter = Arc::clone(&previous.counter);
+        self
     }
 
     /// The configured default action (deny when none is configured).

@@ -908,3 +908,15 @@ policies:
     // response keys are inert in the request phase.
     assert_eq!(e.evaluate(&tool("read", json!({"path": "/x"}))).action, Action::Allow);
 }
+
+#[test]
+fn call_counts_survive_a_reload_when_carried_over() {
+    let yaml = "default_action: allow\npolicies:\n  - name: rate\n    match: {tool: fetch}\n    rules: [{action: deny, when: {call_count: {gte: 2, window: 1m}}}]\n";
+    let call = tool("fetch", json!({"url": "https://example.com"}));
+    let first = engine(yaml);
+    assert_eq!(first.enforce(&call).action, Action::Allow);
+    let reloaded = engine(yaml).with_counters_from(&first);
+    assert_eq!(reloaded.enforce(&call).action, Action::Deny);
+    let fresh = engine(yaml);
+    assert_eq!(fresh.enforce(&call).action, Action::Allow);
+}

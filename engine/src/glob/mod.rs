@@ -273,6 +273,11 @@ impl Glob {
     pub fn is_match(&self, input: &str) -> bool {
         input.len() <= MAX_INPUT && self.compiled.is_match(input)
     }
+    /// The byte every matching input starts with (`/` also accepts `\`), if the
+    /// pattern fixes one; callers may index patterns by it.
+    pub fn first_byte(&self) -> Option<u8> {
+        self.compiled.first
+    }
     /// Match an already lower-cased input against the lower-cased pattern (the
     /// case-insensitive comparisons of the cmd.exe / PowerShell re-parses).
     pub fn is_match_lowercase(&self, lowered: &str) -> bool {

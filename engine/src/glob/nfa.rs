@@ -48,7 +48,8 @@ pub(crate) struct Nfa {
     classes: Vec<Class>,
     /// Positions of `*`/`**` tokens, ascending (their epsilon edges).
     stars: Vec<usize>,
-    /// Start state of the `**/` retry (3 when the pattern starts with `**/`).
+    /// Start state of the `**/` retry: 2 (past `**` and `/`) when the pattern starts
+    /// with `**/`.
     retry_from: Option<usize>,
     class_matches_slash: bool,
 }

@@ -184,8 +184,14 @@ fn domain_globs_fold_case_trim_and_drop_trailing_dot() {
 
 #[test]
 fn literal_prefilter_keeps_double_star_retry_matches() {
-    assert_eq!(longest_literal("**/.aws/credentials").as_deref(), Some(".aws/credentials"));
-    assert_eq!(longest_literal("**/etc/shadow*").as_deref(), Some("etc/shadow"));
+    assert_eq!(
+        longest_literal("**/.aws/credentials").as_deref(),
+        Some(".aws/credentials")
+    );
+    assert_eq!(
+        longest_literal("**/etc/shadow*").as_deref(),
+        Some("etc/shadow")
+    );
     assert_eq!(longest_literal("*[abc]x*"), None);
     assert!(g("**/.aws/credentials", ".aws/credentials"));
     assert!(g("**/etc/shadow*", "cat /etc/shadow"));

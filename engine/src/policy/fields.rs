@@ -414,8 +414,9 @@ pub fn call_count_gte<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> 
 /// `call_count.window`: a Go duration, > 0 and ≤ 720h.
 pub fn call_count_window<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     checked(d, "a Go duration such as \"10s\" or \"1h\"", |s| {
-        let ns = parse_go_duration(s.trim())
-            .map_err(|e| format!("call_count.window: {e}; expected a Go duration such as \"10s\", \"1h\" or \"1h30m\""))?;
+        let ns = parse_go_duration(s.trim()).map_err(|e| {
+            format!("{e}; expected a Go duration such as \"10s\", \"1h\" or \"1h30m\"")
+        })?;
         let ms = (ns / 1_000_000) as i64;
         if ns <= 0 || ms == 0 {
             return Err(format!("call_count.window {s:?} must be positive"));
@@ -433,7 +434,7 @@ pub fn webhook_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error>
         if s.trim().is_empty() {
             return Ok(5_000);
         }
-        let ns = parse_go_duration(s.trim()).map_err(|e| format!("webhook.timeout: {e}"))?;
+        let ns = parse_go_duration(s.trim())?;
         let ms = (ns / 1_000_000) as i64;
         Ok(if ms <= 0 {
             5_000

@@ -50,7 +50,11 @@ fn collect(cmd: &str, depth: usize, out: &mut Vec<String>) {
         if !may_assign(cmd, dialect) {
             continue;
         }
-        let split_rules = if dialect == Dialect::Cmd { Dialect::Cmd } else { Dialect::Posix };
+        let split_rules = if dialect == Dialect::Cmd {
+            Dialect::Cmd
+        } else {
+            Dialect::Posix
+        };
         for seg in split_dialect(cmd, split_rules).segments {
             if dialect == Dialect::PowerShell {
                 dotnet_setter(seg, out);
@@ -72,7 +76,9 @@ fn may_assign(cmd: &str, dialect: Dialect) -> bool {
     match dialect {
         Dialect::Posix => {
             cmd.contains(['=', '\\', '\'', '"'])
-                || ["export", "declare", "typeset"].iter().any(|w| cmd.contains(w))
+                || ["export", "declare", "typeset"]
+                    .iter()
+                    .any(|w| cmd.contains(w))
         }
         Dialect::Cmd => cmd.contains(['^', '"']) || has("set"),
         Dialect::PowerShell => cmd.contains('`') || has("env:") || has("environment]::"),

@@ -107,13 +107,10 @@ pub fn is_duration(s: &str) -> bool {
     };
     let digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
     match frac {
+        // `\d+`
         None => !int.is_empty() && digits(int),
-        Some(f) => {
-            digits(int)
-                && digits(f)
-                && !(int.is_empty() && f.is_empty())
-                && (!int.is_empty() || !f.is_empty())
-        }
+        // `\d+\.\d*` or `\.\d+`
+        Some(f) => digits(int) && digits(f) && !(int.is_empty() && f.is_empty()),
     }
 }
 
@@ -244,10 +241,14 @@ fn peel_env(args: &[String]) -> Option<Peeled> {
                 break;
             }
             _ if t.starts_with("--split-string=") || (t.starts_with("-S") && t.len() > 2) => {
-                let s = t.strip_prefix("--split-string=").or_else(|| t.strip_prefix("-S"))?;
+                let s = t
+                    .strip_prefix("--split-string=")
+                    .or_else(|| t.strip_prefix("-S"))?;
                 return peel_env_split(s, args.get(i + 1..).unwrap_or(&[]));
             }
-            _ if ["--unset=", "--chdir=", "--argv0="].iter().any(|p| t.starts_with(p))
+            _ if ["--unset=", "--chdir=", "--argv0="]
+                .iter()
+                .any(|p| t.starts_with(p))
                 || ((t.starts_with("-u") || t.starts_with("-C")) && t.len() > 2) =>
             {
                 i += 1

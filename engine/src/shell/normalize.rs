@@ -126,15 +126,30 @@ pub fn normalize_segment_in(seg: &str, dialect: Dialect) -> (Vec<String>, bool) 
                 }
             }
         }
-        if let Some((inner, d)) = unwrap_shell(tokens.get(pos..).unwrap_or(&[])) {
+        if let Some(w) = locate_wrapper(tokens.get(pos..).unwrap_or(&[])) {
             if wrappers >= MAX_WRAPPERS {
                 truncated = true;
                 break;
             }
-            tokens = inner;
-            dialect = d;
-            pos = 0;
             wrappers += 1;
+            match w {
+                Wrapped::Script(text, d) => {
+                    tokens = tokenize_in(&text, d);
+                    dialect = d;
+                    pos = 0;
+                }
+                Wrapped::Words {
+                    at,
+                    first,
+                    dialect: d,
+                } => {
+                    pos += at;
+                    if let (Some(f), Some(slot)) = (first, tokens.get_mut(pos)) {
+                        *slot = f;
+                    }
+                    dialect = d;
+                }
+            }
         }
         if (pos, tokens.len(), wrappers) == before {
             break;
@@ -165,14 +180,6 @@ pub fn redirection(token: &str) -> Option<bool> {
     Some(rest.is_empty())
 }
 
-/// Unwrap one shell wrapper at the head of `tokens`: the inner tokens and dialect.
-pub fn unwrap_shell(tokens: &[String]) -> Option<(Vec<String>, Dialect)> {
-    match wrapper_body(tokens)? {
-        WrapperBody::Script(text, d) => Some((tokenize_in(&text, d), d)),
-        WrapperBody::Words(words, d) => Some((words, d)),
-    }
-}
-
 /// What a shell wrapper runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WrapperBody {
@@ -185,9 +192,35 @@ pub enum WrapperBody {
 /// Recognise a shell wrapper (`sh -c`, `cmd /c`, `pwsh -Command`) at the head of
 /// `tokens` and return what it runs; `None` when it is not a wrapper or runs nothing.
 pub fn wrapper_body(tokens: &[String]) -> Option<WrapperBody> {
+    Some(match locate_wrapper(tokens)? {
+        Wrapped::Script(text, d) => WrapperBody::Script(text, d),
+        Wrapped::Words { at, first, dialect } => {
+            let mut words: Vec<String> = tokens.get(at..)?.to_vec();
+            if let (Some(f), Some(w)) = (first, words.first_mut()) {
+                *w = f;
+            }
+            WrapperBody::Words(words, dialect)
+        }
+    })
+}
+
+/// Where a wrapper's command is, without copying the tokens.
+enum Wrapped {
+    /// Exactly one word follows the flag: re-parse it.
+    Script(String, Dialect),
+    /// The command is `tokens[at..]`, with `tokens[at]` replaced by `first` if given
+    /// (cmd.exe's attached `/cdel`).
+    Words {
+        at: usize,
+        first: Option<String>,
+        dialect: Dialect,
+    },
+}
+
+fn locate_wrapper(tokens: &[String]) -> Option<Wrapped> {
     let head = tokens.first()?;
     let base = basename(head);
-    let lower = base.to_lowercase();
+    let lower = base.to_ascii_lowercase();
     let (dialect, flag_at, attached) =
         if matches!(base, "sh" | "bash" | "zsh" | "dash" | "ash" | "ksh") {
             let at = flag_index(tokens, '-', |t| !t.starts_with("--") && t.contains('c'))?;
@@ -217,15 +250,24 @@ pub fn wrapper_body(tokens: &[String]) -> Option<WrapperBody> {
         } else {
             return None;
         };
-    let mut rest: Vec<String> = Vec::new();
-    if !attached.is_empty() {
-        rest.push(attached.to_string());
-    }
-    rest.extend(tokens.get(flag_at + 1..).unwrap_or(&[]).iter().cloned());
-    match rest.len() {
+    let after = tokens.len() - flag_at - 1;
+    let words = after + usize::from(!attached.is_empty());
+    match words {
         0 => None,
-        1 => Some(WrapperBody::Script(rest.pop()?, dialect)),
-        _ => Some(WrapperBody::Words(rest, dialect)),
+        1 if attached.is_empty() => {
+            Some(Wrapped::Script(tokens.get(flag_at + 1)?.clone(), dialect))
+        }
+        1 => Some(Wrapped::Script(attached.to_string(), dialect)),
+        _ if attached.is_empty() => Some(Wrapped::Words {
+            at: flag_at + 1,
+            first: None,
+            dialect,
+        }),
+        _ => Some(Wrapped::Words {
+            at: flag_at,
+            first: Some(attached.to_string()),
+            dialect,
+        }),
     }
 }
 

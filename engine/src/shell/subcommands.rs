@@ -12,6 +12,9 @@ use super::tokenize::{tokenize, Dialect};
 pub const MAX_DEPTH: usize = 16;
 /// Most subcommands collected.
 pub const MAX_SUBCOMMANDS: usize = 4096;
+/// Most bytes of subcommand text collected (nested text is counted at every level,
+/// so this bounds the work of chains like `eval eval eval …`).
+pub const MAX_SUBCOMMAND_BYTES: usize = 4 * super::MAX_COMMAND;
 
 /// Subcommands plus what the extraction ran into.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,8 +23,10 @@ pub struct Extraction {
     pub commands: Vec<String>,
     /// A `$(`, backtick or `<(` was never closed.
     pub unclosed: bool,
-    /// Nesting or count exceeded the bounds; the list is incomplete.
+    /// Nesting, count or size exceeded the bounds; the list is incomplete.
     pub truncated: bool,
+    /// Bytes collected so far.
+    bytes: usize,
 }
 
 /// The commands embedded in `cmd` (run on the sanitized command).
@@ -52,10 +57,11 @@ fn emit(inner: &str, depth: usize, out: &mut Extraction) {
     if inner.is_empty() || out.truncated {
         return;
     }
-    if out.commands.len() >= MAX_SUBCOMMANDS {
+    if out.commands.len() >= MAX_SUBCOMMANDS || out.bytes + inner.len() > MAX_SUBCOMMAND_BYTES {
         out.truncated = true;
         return;
     }
+    out.bytes += inner.len();
     out.commands.push(inner.to_string());
     walk(inner, depth + 1, out);
 }
@@ -199,6 +205,14 @@ mod tests {
         assert!(e.commands.is_empty());
         assert!(e.unclosed);
         assert!(extract_subcommands("echo $( )").is_empty());
+    }
+
+    #[test]
+    fn subcommands_total_size_is_bounded() {
+        let chain = format!("{}x", "eval ".repeat(1600));
+        let e = extract(&chain);
+        assert!(e.truncated);
+        assert!(e.commands.iter().map(String::len).sum::<usize>() <= MAX_SUBCOMMAND_BYTES);
     }
 
     #[test]
