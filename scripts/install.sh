@@ -29,7 +29,7 @@
 # Running it twice changes nothing the second time, and says so.
 set -eu
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -243,21 +243,27 @@ if [ "$SYSTEM" = 1 ]; then
 else
     echo "installing Rampart for $(id -un) (HOME=$HOME):"
 fi
+# The manifest is rewritten after each step, so an interrupted install can still be
+# uninstalled.
 put_file "$FROM/rampart" "$BIN_DIR/rampart" 0755
+write_manifest
 put_file "$FROM/rampart-preload" "$BIN_DIR/rampart-preload" 0755
+write_manifest
 put_file "$LIB_SRC" "$LIB_DIR/librampart.so" 0755
+write_manifest
 
 if [ "$SYSTEM" = 1 ]; then
     keep_or_put "$REPO/policies/standard.yaml" "$ETC_DIR/rampart.yaml" 0644
     put_file "$REPO/scripts/systemd/rampart.service" "$UNIT_DIR/rampart.service" 0644
     put_file "$REPO/scripts/systemd/rampart.socket" "$UNIT_DIR/rampart.socket" 0644
+    write_manifest
     if [ -z "$ROOT" ]; then
         # The rampart user, daemon-reload and enabling the socket: install-systemd.sh
         # (it finds the files above already in place and identical).
         if command -v systemctl >/dev/null 2>&1; then
             had_user=0
             getent passwd rampart >/dev/null && had_user=1
-            sh "$REPO/scripts/install-systemd.sh" --binary "$FROM/rampart" | sed 's/^/  /'
+            sh "$REPO/scripts/install-systemd.sh" --binary "$FROM/rampart"
             if [ "$had_user" = 0 ] && getent passwd rampart >/dev/null; then
                 record "u - - rampart"
                 CHANGED=1

@@ -231,7 +231,13 @@ impl App {
         self.rows.truncate(KEEP);
     }
 
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> anyhow::Result<Value> {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> anyhow::Result<Value> {
         let s = UnixStream::connect(&self.socket)
             .with_context(|| format!("connect {}", self.socket.display()))?;
         s.set_read_timeout(Some(Duration::from_secs(3)))?;
@@ -373,7 +379,10 @@ fn draw(f: &mut Frame, app: &mut App) {
     f.render_widget(
         Paragraph::new(vec![
             Line::from(vec![
-                Span::styled("rampart watch  ", Style::default().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    "rampart watch  ",
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
                 daemon,
             ]),
             Line::from(counts),
@@ -553,7 +562,9 @@ mod tests {
         std::io::Write::write_all(&mut f, &ev("four").as_bytes()[12..]).unwrap();
         std::fs::write(
             tmp.path().join("2026-01-02.p1.jsonl"),
-            r#"{"chain_continue":"h","prev_file":"2026-01-02.jsonl"}"#.to_string() + "\n" + &ev("five"),
+            r#"{"chain_continue":"h","prev_file":"2026-01-02.jsonl"}"#.to_string()
+                + "\n"
+                + &ev("five"),
         )
         .unwrap();
         let got: Vec<String> = t.poll().unwrap().into_iter().map(|r| r.subject).collect();

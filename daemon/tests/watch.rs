@@ -22,7 +22,11 @@ impl Tmux {
 
     fn run(&self, args: &[&str]) -> Output {
         let out = self.cmd().args(args).output().expect("run tmux");
-        assert!(out.status.success(), "tmux {args:?}: {}", ops::describe(&out));
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            ops::describe(&out)
+        );
         out
     }
 
@@ -94,7 +98,17 @@ fn watch_shows_decisions_and_resolves_approvals_with_keys() {
     );
     let out = tmux
         .cmd()
-        .args(["new-session", "-d", "-s", "w", "-x", "180", "-y", "40", &script])
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "w",
+            "-x",
+            "180",
+            "-y",
+            "40",
+            &script,
+        ])
         .env_remove("RAMPART_TOKEN")
         .env("TERM", "xterm-256color")
         .output()

@@ -31,7 +31,8 @@ impl Mode {
 /// What to answer when the audit record cannot be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditFailure {
-    /// Refuse: HTTP 503 with `allowed:false` (no decision goes unrecorded).
+    /// Refuse: HTTP 200 with `allowed:false`, decision deny (no decision goes
+    /// unrecorded; not a 5xx, which preload clients treat as fail-open).
     Deny,
     /// Answer anyway; the failure is counted in `/metrics` and `/healthz`.
     Allow,

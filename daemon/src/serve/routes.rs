@@ -167,13 +167,19 @@ async fn audit(st: &Arc<AppState>, body: EventBody) -> Result<String, String> {
 }
 
 /// The answer when the audit record could not be written and policy says deny.
+///
+/// This is an evaluated refusal, so it is a 200 with `allowed:false`: preload clients
+/// (ours and the original's) treat any 5xx as a transport failure and fail open, which
+/// would turn `--audit-failure deny` into "allow, unrecorded".
 fn audit_failed(e: &str) -> Response {
     (
-        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::OK,
         Json(json!({
-            "error": format!("audit write failed: {e}"),
             "allowed": false,
             "decision": "deny",
+            "message": format!("audit write failed, refusing unrecorded execution: {e}"),
+            "policy": "rampart-audit",
+            "error": format!("audit write failed: {e}"),
         })),
     )
         .into_response()

@@ -357,3 +357,15 @@ fn env_assignments_and_command_keys_are_anded() {
     assert!(!denies(&c, "NODE_OPTIONS=x python a.py"));
     assert!(!denies(&c, "node a.js"));
 }
+
+#[test]
+fn restrictive_many_components_use_the_candidate_index() {
+    let rm = destructive();
+    let mut cmd: String = (0..40).map(|i| format!("echo {i}; ")).collect();
+    cmd.push_str("echo 3; rm -rf /var/log/x; rm -rf /");
+    assert!(denies(&rm, &cmd));
+    let cmd2 = cmd
+        .replace("; rm -rf /", "")
+        .replace("rm -rf /var/log/x", "rm -rf /var/log/x");
+    assert!(!denies(&rm, &cmd2));
+}

@@ -68,6 +68,9 @@ pub(crate) struct Unit {
     pub candidates: Vec<usize>,
 }
 
+/// Candidate count from which [`Restrictive::add`] switches to a hash index.
+const INDEX_FROM: usize = 32;
+
 /// Everything restrictive rules need, built once per call.
 #[derive(Debug)]
 pub(crate) struct Restrictive {
@@ -117,8 +120,9 @@ impl Restrictive {
         if fail_closed {
             return r;
         }
-        // The analysis already normalized the raw command.
-        let known = (analysis.normalized != raw).then(|| analysis.normalized.clone());
+        // The analysis already normalized the raw command (when normalization is
+        // empty it holds the raw command, which yields the same candidate).
+        let known = Some(analysis.normalized.clone());
         let raw_group = r.add_with_variants(raw, known);
         let mut groups = Vec::with_capacity(analysis.components.len());
         for c in &analysis.components {
@@ -164,13 +168,25 @@ impl Restrictive {
     }
 
     fn add(&mut self, text: &str, normalized: Option<String>) -> usize {
-        if let Some(&i) = self.index.get(text) {
-            return i;
+        // Few candidates: a scan beats hashing; many: keep an index.
+        if self.candidates.len() < INDEX_FROM {
+            if let Some(i) = self.candidates.iter().position(|c| c.text == text) {
+                return i;
+            }
+        } else {
+            if self.index.is_empty() {
+                for (i, c) in self.candidates.iter().enumerate() {
+                    self.index.insert(c.text.clone(), i);
+                }
+            }
+            if let Some(&i) = self.index.get(text) {
+                return i;
+            }
+            self.index.insert(text.to_string(), self.candidates.len());
         }
         let i = self.candidates.len();
         self.candidates
             .push(Candidate::new(text.to_string(), normalized));
-        self.index.insert(text.to_string(), i);
         i
     }
 }

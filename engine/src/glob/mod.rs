@@ -1,6 +1,6 @@
 //! The original Rampart's glob dialect (spec §3), compiled once at load time.
 //!
-//! Three flavours share one automaton ([`nfa`]):
+//! Three flavours share one automaton (the private `nfa` module):
 //! - [`Glob`] (`MatchGlob`, §3.1) for commands, URLs, scope and tool parameters: `*`
 //!   alone matches everything, `**` switches to the anchored automaton, a trailing `*`
 //!   is a literal-prefix test, a leading `*` is an ordered unanchored substring search,

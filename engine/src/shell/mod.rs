@@ -6,10 +6,12 @@
 //! ([`Analysis::opaque`]) instead of being guessed at.
 //!
 //! - [`sanitize`](sanitize::sanitize) (§4.1), [`split_compound`] (§4.2),
-//!   [`tokenize`] (§4.3), [`normalize`] (§4.4, with the transparent [`executors`]),
+//!   [`tokenize()`] (§4.3), [`normalize()`] (§4.4, with the transparent [`executors`]),
 //!   [`extract_subcommands`] (§4.5), [`analyze`] (§4.6);
 //! - [`aliases`]: the extra readings only restrictive rules use (§4.7);
 //! - [`env_assignment_names`] (§4.8).
+
+use std::collections::HashSet;
 
 pub mod aliases;
 pub mod env_assign;
@@ -81,9 +83,10 @@ pub fn analyze(cmd: &str) -> Analysis {
     let mut components: Vec<String> = Vec::new();
     let mut truncated = norm.truncated || subs.truncated;
     if composite {
+        let mut seen: HashSet<String> = HashSet::new();
         let mut add = |c: &str| {
             let c = c.trim();
-            if !c.is_empty() && !components.iter().any(|x| x == c) {
+            if !c.is_empty() && seen.insert(c.to_string()) {
                 components.push(c.to_string());
             }
         };

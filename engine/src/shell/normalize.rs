@@ -64,15 +64,19 @@ pub fn basename(word: &str) -> &str {
     word.rsplit(['/', '\\']).next().unwrap_or(word)
 }
 
-/// The dialect named by the head word (quotes trimmed, basename, lower-cased).
+/// The dialect named by the head word (quotes trimmed, basename, case ignored).
 pub fn head_dialect(seg: &str) -> Option<Dialect> {
     let head = seg.split([' ', '\t']).find(|w| !w.is_empty())?;
-    let head = basename(head.trim_matches(['"', '\''])).to_lowercase();
-    match head.as_str() {
-        "cmd" | "cmd.exe" => Some(Dialect::Cmd),
-        "sh" | "bash" | "zsh" | "dash" | "ash" | "ksh" => Some(Dialect::Posix),
-        "powershell" | "powershell.exe" | "pwsh" | "pwsh.exe" => Some(Dialect::PowerShell),
-        _ => None,
+    let head = basename(head.trim_matches(['"', '\'']));
+    let is = |names: &[&str]| names.iter().any(|n| head.eq_ignore_ascii_case(n));
+    if is(&["cmd", "cmd.exe"]) {
+        Some(Dialect::Cmd)
+    } else if is(&["sh", "bash", "zsh", "dash", "ash", "ksh"]) {
+        Some(Dialect::Posix)
+    } else if is(&["powershell", "powershell.exe", "pwsh", "pwsh.exe"]) {
+        Some(Dialect::PowerShell)
+    } else {
+        None
     }
 }
 
@@ -220,6 +224,9 @@ enum Wrapped {
 fn locate_wrapper(tokens: &[String]) -> Option<Wrapped> {
     let head = tokens.first()?;
     let base = basename(head);
+    if base.len() > "powershell.exe".len() {
+        return None; // longer than any wrapper name
+    }
     let lower = base.to_ascii_lowercase();
     let (dialect, flag_at, attached) =
         if matches!(base, "sh" | "bash" | "zsh" | "dash" | "ash" | "ksh") {
