@@ -7,6 +7,7 @@ mod approvals_cmd;
 mod audit;
 mod cli;
 mod doctor;
+mod preload;
 mod replay;
 mod serve;
 mod token;
@@ -47,6 +48,9 @@ enum Command {
     Replay(replay::Args),
     /// Live terminal view of decisions and pending approvals (a/d approve/deny, q quit).
     Watch(watch::Args),
+    /// Run a command under the preload library (the same as `rampart-preload`).
+    #[command(disable_help_flag = true)]
+    Preload(preload::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -63,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Doctor(a) => doctor::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Watch(a) => watch::run(a),
+        Command::Preload(a) => preload::run(a),
     };
     match result {
         Ok(code) => code,

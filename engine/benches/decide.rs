@@ -9,7 +9,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use engine::policy::PolicySet;
-use engine::{Engine, ToolCall};
+use engine::{Engine, EvalOptions, ToolCall};
 
 const UPSTREAM_STANDARD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -115,6 +115,13 @@ fn decide(c: &mut Criterion) {
     bench_mix(c, "ours_standard/exec_mix", &ours, &calls);
     let git_status = [ToolCall::exec("git status")];
     bench_mix(c, "ours_standard/git_status", &ours, &git_status);
+    let lean = EvalOptions {
+        omit_scope_list: true,
+        ..Default::default()
+    };
+    c.bench_function("ours_standard/git_status_omit_scope_list", |b| {
+        b.iter(|| black_box(ours.evaluate_with(black_box(&git_status[0]), &lean)))
+    });
 
     let upstream = Engine::load(&engine::Sources {
         files: vec![Path::new(UPSTREAM_STANDARD).to_path_buf()],

@@ -81,3 +81,42 @@ fn upstream_standard_cases_all_decide_as_upstream() {
         failures.join("\n")
     );
 }
+
+fn upstream_engine() -> &'static Engine {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::load(&Sources {
+            files: vec![Path::new(SHARED).join("upstream-policies/standard.yaml")],
+            ..Default::default()
+        })
+        .unwrap()
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// For arbitrary shell-ish commands: evaluation is pure (same answer twice, and
+    /// enforce agrees, since no exec rule of the standard counts or is single-use),
+    /// the explanation is consistent, and a deny names its policy and rule.
+    #[test]
+    fn decisions_are_pure_and_self_consistent(
+        cmd in r#"[a-z /.\-|&;'"$(){}~*=]{0,40}"#,
+    ) {
+        let engine = upstream_engine();
+        let call = ToolCall::exec(cmd.clone());
+        let first = engine.evaluate(&call);
+        proptest::prop_assert_eq!(&first, &engine.evaluate(&call));
+        proptest::prop_assert_eq!(&first, &engine.enforce(&call));
+        for m in &first.matched_policies {
+            proptest::prop_assert!(first.policies_in_scope.contains(m), "{} not in scope", m);
+        }
+        if let Some(p) = &first.policy {
+            proptest::prop_assert!(first.matched_policies.contains(p));
+            proptest::prop_assert!(first.rule.is_some());
+        }
+        if first.action == Action::Deny && !cmd.trim().is_empty() {
+            proptest::prop_assert!(first.policy.is_some(), "deny without a policy: {:?}", first);
+        }
+    }
+}

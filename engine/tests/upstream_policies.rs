@@ -153,6 +153,23 @@ fn three_double_stars_are_rejected_at_the_glob() {
 }
 
 #[test]
+fn over_long_globs_are_rejected_at_the_glob() {
+    let long_double_star = format!("**/{}", "a".repeat(300));
+    let (line, column, msg) = invalid(&format!(
+        "{HEAD}      - action: deny\n        when:\n          command_matches:\n            - \"{long_double_star}\"\n"
+    ));
+    assert_eq!((line, column), (11, 15), "{msg}");
+    assert!(msg.contains("command_matches[0]"), "{msg}");
+    assert!(msg.contains("256"), "{msg}");
+    let very_long = "a".repeat(9000);
+    let (line, _, msg) = invalid(&format!(
+        "policies:\n  - name: p\n    match:\n      agent: \"{very_long}\"\n"
+    ));
+    assert_eq!(line, 4, "{msg}");
+    assert!(msg.contains("match.agent") && msg.contains("8192"), "{msg}");
+}
+
+#[test]
 fn a_bad_duration_is_rejected_at_the_window() {
     let (line, column, msg) = invalid(&format!(
         "{HEAD}      - action: ask\n        when:\n          call_count:\n            gte: 5\n            window: 10 minutes\n"
@@ -281,5 +298,9 @@ fn upstream_inline_tests_pass_against_their_own_file() {
         }
     }
     assert!(ran >= 60, "only {ran} inline tests");
-    assert!(failures.is_empty(), "inline tests failing:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "inline tests failing:\n{}",
+        failures.join("\n")
+    );
 }

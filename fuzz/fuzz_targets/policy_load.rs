@@ -27,16 +27,23 @@ fuzz_target!(|data: &[u8]| {
             ] {
                 let d = engine.evaluate(&call);
                 assert!(
-                    d.matched_policies.iter().all(|m| d.policies_in_scope.contains(m)),
+                    d.matched_policies
+                        .iter()
+                        .all(|m| d.policies_in_scope.contains(m)),
                     "matched policies are in scope"
                 );
                 let _ = engine.evaluate_response(&call, text);
             }
         }
-        Err(LoadError::Invalid { path, line, column, .. }) => {
+        Err(LoadError::Invalid {
+            path, line, column, ..
+        }) => {
             assert_eq!(path, "fuzz.yaml");
             assert!(line >= 1 && column >= 1, "errors carry a real position");
-            assert!(line <= text.lines().count() + 1, "the line is inside the text");
+            assert!(
+                line <= text.lines().count() + 1,
+                "the line is inside the text"
+            );
         }
         Err(other) => panic!("parse_str cannot fail with {other}"),
     }

@@ -119,3 +119,29 @@ fn missing_library_is_a_clear_error() {
     assert!(err.contains("librampart.so not found"), "{err}");
     assert!(err.contains("/nonexistent/librampart.so"), "{err}");
 }
+
+#[test]
+fn rampart_preload_subcommand_hands_over_to_the_launcher() {
+    let dir = scratch();
+    let rec = Recorder::unix(&dir.path().join("d.sock"), e2e::deny_marker);
+    let a = dir.path().join("marker-allowed");
+    let d = dir.path().join("marker-denied");
+    let mut c = Command::new(workspace_bin("rampart"));
+    clean_env(&mut c);
+    c.env("RAMPART_LIB", e2e::hook_lib());
+    c.arg("preload").arg("--socket").arg(&rec.socket).arg("--");
+    c.arg("sh").arg("-c").arg(format!(
+        "touch {}; m=marker; touch {}/$m-denied; true",
+        a.display(),
+        dir.path().display()
+    ));
+    let out = output(&mut c);
+    assert_success(&out);
+    assert!(a.exists() && !d.exists(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rampart-preload: sh runs under "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(rec.commands().len(), 2, "{:?}", rec.commands());
+}

@@ -103,7 +103,16 @@ impl Args {
         Duration::from_secs(self.ask_timeout.max(1))
     }
 
-    /// The policy sources.
+    /// The policy directory layered over the configured policy (spec §1.8): the
+    /// home policy directory ([`home_policy_dir`]) when no `--config-dir` is given.
+    /// It is read only while it exists; its policies replace embedded ones of the same
+    /// name, a `--config` file wins its name collisions, and its `user-overrides.yaml`
+    /// holds the durable allows written by `rampart allow`.
+    pub fn layered_policy_dir(&self) -> Option<PathBuf> {
+        self.config_dir.is_empty().then(home_policy_dir)
+    }
+
+    /// The policy sources given on the command line (without the layered directory).
     pub fn sources(&self) -> engine::Sources {
         engine::Sources {
             files: self.config.clone(),
@@ -112,6 +121,11 @@ impl Args {
             project_dir: None,
         }
     }
+}
+
+/// `~/.rampart/policies`: operator policies and overrides (`user-overrides.yaml`).
+pub fn home_policy_dir() -> PathBuf {
+    crate::audit::rampart_home().join("policies")
 }
 
 /// The default socket path: `$RAMPART_SOCKET`, else `$XDG_RUNTIME_DIR/rampart/rampart.sock`,

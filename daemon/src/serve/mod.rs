@@ -89,7 +89,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let activated = !bound.is_empty();
 
     let token = crate::token::resolve(args.token_file.as_deref()).context("admin token")?;
-    let sources = args.sources();
+    let reloader = reload::Reloader::new(args.sources(), args.token_file.clone())
+        .with_layered_dir(args.layered_policy_dir());
+    let sources = reloader.current_sources();
     let engine = engine::Engine::load(&sources).map_err(|e| anyhow!("cannot load policy: {e}"))?;
     let audit_dir = args
         .audit_dir
@@ -143,7 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         metrics: metrics::Metrics::default(),
         started: Instant::now(),
         ask_timeout: args.ask_timeout(),
-        reloader: reload::Reloader::new(sources, args.token_file.clone()),
+        reloader,
     });
 
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -22,6 +22,8 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// Reload bookkeeping.
 pub struct Reloader {
     sources: engine::Sources,
+    /// A directory layered on top while it exists (`~/.rampart/policies`).
+    layered: Option<PathBuf>,
     token_file: Option<PathBuf>,
     last_api: Mutex<Option<Instant>>,
 }
@@ -31,9 +33,34 @@ impl Reloader {
     pub fn new(sources: engine::Sources, token_file: Option<PathBuf>) -> Reloader {
         Reloader {
             sources,
+            layered: None,
             token_file,
             last_api: Mutex::new(None),
         }
+    }
+
+    /// Also load `dir` after the other sources whenever it exists at load time (so a
+    /// directory created later, e.g. by `rampart allow`, is picked up by a reload).
+    pub fn with_layered_dir(mut self, dir: Option<PathBuf>) -> Reloader {
+        self.layered = dir;
+        self
+    }
+
+    /// The layered directory, whether or not it exists now.
+    pub fn layered_dir(&self) -> Option<&std::path::Path> {
+        self.layered.as_deref()
+    }
+
+    /// The sources to load now: the configured ones plus the layered directory when
+    /// it exists.
+    pub fn current_sources(&self) -> engine::Sources {
+        let mut s = self.sources.clone();
+        if let Some(d) = self.layered.as_ref().filter(|d| d.is_dir()) {
+            if !s.dirs.contains(d) {
+                s.dirs.push(d.clone());
+            }
+        }
+        s
     }
 
     /// Rate limit for `POST /v1/policy/reload`: at most one per second.
@@ -50,7 +77,7 @@ impl Reloader {
 
 /// Load the policy again and swap it in on success.
 pub async fn reload(st: &Arc<AppState>, why: &str) -> Result<(), String> {
-    let sources = st.reloader.sources.clone();
+    let sources = st.reloader.current_sources();
     let r = tokio::task::spawn_blocking(move || engine::Engine::load(&sources)).await;
     match r {
         Ok(Ok(e)) => {
@@ -105,16 +132,13 @@ pub fn spawn_sighup(st: Arc<AppState>) -> std::io::Result<()> {
 /// Watch the policy files and directories; reload after changes settle.
 /// The returned watcher must be kept alive.
 pub fn spawn_watcher(st: Arc<AppState>) -> notify::Result<Option<notify::RecommendedWatcher>> {
-    let files: Vec<PathBuf> = st
-        .reloader
-        .sources
+    let sources = st.reloader.current_sources();
+    let files: Vec<PathBuf> = sources
         .files
         .iter()
         .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
         .collect();
-    let dirs: Vec<PathBuf> = st
-        .reloader
-        .sources
+    let dirs: Vec<PathBuf> = sources
         .dirs
         .iter()
         .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))

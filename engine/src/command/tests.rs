@@ -364,8 +364,7 @@ fn restrictive_many_components_use_the_candidate_index() {
     let mut cmd: String = (0..40).map(|i| format!("echo {i}; ")).collect();
     cmd.push_str("echo 3; rm -rf /var/log/x; rm -rf /");
     assert!(denies(&rm, &cmd));
-    let cmd2 = cmd
-        .replace("; rm -rf /", "")
-        .replace("rm -rf /var/log/x", "rm -rf /var/log/x");
-    assert!(!denies(&rm, &cmd2));
+    let mut excluded: String = (0..40).map(|i| format!("echo {i}; ")).collect();
+    excluded.push_str("echo 3; rm -rf /var/log/x");
+    assert!(!denies(&rm, &excluded));
 }

@@ -53,6 +53,9 @@ pub struct EvalOptions {
     pub policy_filter: Option<String>,
     /// Use deny as the default action whatever the configuration says.
     pub default_deny: bool,
+    /// Leave [`Decision::policies_in_scope`] empty: saves one allocation per policy
+    /// in scope on hot paths that never show it (the preflight route, the audit).
+    pub omit_scope_list: bool,
 }
 
 /// Compiled policies, ready to decide. Cheap to share (`Arc<Engine>`) across threads.
@@ -161,6 +164,12 @@ impl Engine {
     /// The configured default action (deny when none is configured).
     pub fn default_action(&self) -> Action {
         self.default_action.unwrap_or(Action::Deny)
+    }
+
+    /// The configured default as written (`None` when no file set one), e.g. to
+    /// reject a reload that looks like a truncated write (empty default, no policies).
+    pub fn configured_default(&self) -> Option<Action> {
+        self.default_action
     }
 
     /// The effective `notify` settings.
@@ -449,8 +458,12 @@ impl Engine {
         if let Some(profile) = &opts.policy_filter {
             scope.retain(|&i| c.policies[i].profile == *profile);
         }
-        let in_scope =
-            || -> Vec<String> { scope.iter().map(|&i| c.policies[i].name.clone()).collect() };
+        let in_scope = || -> Vec<String> {
+            if opts.omit_scope_list {
+                return Vec::new();
+            }
+            scope.iter().map(|&i| c.policies[i].name.clone()).collect()
+        };
         // 6. Nothing in scope.
         if scope.is_empty() {
             if let Some((i, pick)) = durable {
@@ -465,7 +478,8 @@ impl Engine {
         let mut ask: Option<(usize, Pick)> = None;
         let mut watch: Option<(usize, Pick)> = None;
         let mut allow: Option<(usize, Pick)> = None;
-        let mut allow_message: Option<&str> = None;
+        // For allow, the first policy with a non-empty message supplies the details.
+        let mut allow_with_message: Option<(usize, Pick)> = None;
         for (pos, &i) in scope.iter().enumerate() {
             let p = &c.policies[i];
             let Some(pick) = self.first_rule(p, &ctx, wall, false) else {
@@ -483,12 +497,10 @@ impl Engine {
                 Action::Webhook => &mut webhook,
                 Action::Ask => &mut ask,
                 Action::Watch => &mut watch,
-                Action::Allow => {
-                    if allow_message.is_none() && !pick.rule.message.is_empty() {
-                        allow_message = Some(pick.rule.message.as_str());
-                    }
-                    &mut allow
+                Action::Allow if allow_with_message.is_none() && !pick.rule.message.is_empty() => {
+                    &mut allow_with_message
                 }
+                Action::Allow => &mut allow,
             };
             if slot.is_none() {
                 *slot = Some((i, pick));
@@ -498,17 +510,12 @@ impl Engine {
         if let Some((i, pick)) = durable {
             return self.granted(&ctx, Action::Allow, pick, matched, in_scope(), i);
         }
-        let folded = if webhook.is_some() {
-            Some(Action::Webhook)
-        } else if ask.is_some() {
-            Some(Action::Ask)
-        } else if watch.is_some() {
-            Some(Action::Watch)
-        } else if allow.is_some() {
-            Some(Action::Allow)
-        } else {
-            None
-        };
+        let chosen = webhook
+            .map(|p| (Action::Webhook, p))
+            .or_else(|| ask.map(|p| (Action::Ask, p)))
+            .or_else(|| watch.map(|p| (Action::Watch, p)))
+            .or_else(|| allow_with_message.or(allow).map(|p| (Action::Allow, p)));
+        let folded = chosen.as_ref().map(|(action, _)| *action);
         // 9. Project policies cannot weaken the global default. As in the original,
         //    this also runs when no rule fired at all (with or without project
         //    policies): the action is then the default, only the message differs.
@@ -524,23 +531,12 @@ impl Engine {
             }
         }
         // 10. Nothing fired.
-        let Some(action) = folded else {
+        let Some((action, (i, pick))) = chosen else {
             return self.fallback(&ctx, default, MSG_NO_RULE, matched, in_scope());
         };
         // 11. The folded result; the first policy of the class supplies the details.
-        let (i, pick) = match action {
-            Action::Webhook => webhook,
-            Action::Ask => ask,
-            Action::Watch => watch,
-            _ => allow,
-        }
-        .expect("the folded class has a pick");
         if action == Action::Allow {
-            let mut out = self.granted(&ctx, action, pick, matched, in_scope(), i);
-            if let Some(m) = allow_message {
-                m.clone_into(&mut out.decision.message);
-            }
-            return out;
+            return self.granted(&ctx, action, pick, matched, in_scope(), i);
         }
         self.rule_decision(&ctx, action, &pick, None, matched, in_scope())
             .into()
@@ -577,10 +573,21 @@ impl Engine {
         in_scope: Vec<String>,
     ) -> Decision {
         let mut d = self.base_decision(ctx, action, String::new(), matched, in_scope);
-        d.message = if pick.rule.message.is_empty() {
-            fallback_message.unwrap_or_default().to_string()
-        } else {
+        d.message = if !pick.rule.message.is_empty() {
             pick.rule.message.clone()
+        } else if let Some(m) = fallback_message {
+            m.to_string()
+        } else {
+            // The rule has no message: say which policy decided, so the decision
+            // still explains itself.
+            let verb = match action {
+                Action::Deny => "denied",
+                Action::Ask => "approval required",
+                Action::Watch => "allowed and flagged",
+                Action::Allow => "allowed",
+                Action::Webhook => "delegated to a webhook",
+            };
+            format!("{verb} by policy {:?}", pick.policy.name)
         };
         d.policy = Some(pick.policy.name.clone());
         d.rule = Some(RuleRef {

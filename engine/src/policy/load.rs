@@ -23,6 +23,13 @@ pub(crate) fn invalid(label: &str, pos: (usize, usize), message: impl Into<Strin
 
 /// Read and decode one policy file. See [`parse_str`].
 pub fn parse_file(path: &Path) -> Result<PolicyFile, LoadError> {
+    let text = read_policy_text(path)?;
+    parse_str(&path.display().to_string(), &text)
+}
+
+/// Read a policy file's text: at most 1 MiB (checked before decoding, with the
+/// position where the limit is crossed), valid UTF-8.
+pub fn read_policy_text(path: &Path) -> Result<String, LoadError> {
     let label = path.display().to_string();
     let io = |source| LoadError::Io {
         path: label.clone(),
@@ -46,7 +53,14 @@ pub fn parse_file(path: &Path) -> Result<PolicyFile, LoadError> {
             ));
         }
     };
-    parse_str(&label, &text)
+    if text.len() > MAX_POLICY_FILE_BYTES {
+        return Err(invalid(
+            &label,
+            locate::position_of_offset(&text, MAX_POLICY_FILE_BYTES),
+            format!("policy file exceeds the {MAX_POLICY_FILE_BYTES}-byte limit"),
+        ));
+    }
+    Ok(text)
 }
 
 /// Decode one policy document strictly. `label` names the source in errors.
@@ -160,7 +174,10 @@ mod tests {
         assert_eq!(f.policies[0].name, "123");
         assert_eq!(f.policies[0].rules[0].message, "42");
         let when = f.policies[0].rules[0].when.as_ref().unwrap();
-        assert_eq!(when.tool_param_matches, vec![("count".to_string(), "5".to_string())]);
+        assert_eq!(
+            when.tool_param_matches,
+            vec![("count".to_string(), "5".to_string())]
+        );
     }
 
     #[test]

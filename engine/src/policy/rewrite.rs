@@ -1,9 +1,10 @@
-//! Removing a consumed `once` rule from its policy file (spec §2.8).
+//! Editing policy files in place: removing a consumed `once` rule (spec §2.8) and
+//! adding an exact allow rule to an operator-override file (`rampart allow`, §2.6).
 //!
-//! The file is re-read under a cross-process lock file, the rule is checked to still
-//! be the same single-use rule, and the file is rewritten atomically (temporary file
-//! in the same directory, then rename). Comments are not preserved by the rewrite,
-//! as in the original, which re-serializes the document.
+//! The file is re-read under a cross-process lock file, checked, and rewritten
+//! atomically (temporary file in the same directory, then rename). Comments inside
+//! the document are not preserved by the rewrite, as in the original, which
+//! re-serializes the document; [`add_command_allow`] keeps the leading comment block.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -142,6 +143,12 @@ pub fn remove_once_rule(
         path: label.clone(),
         message: e.to_string(),
     })?;
+    write_atomically(path, out.as_bytes()).map_err(io)
+}
+
+/// Replace `path` with `bytes` atomically: a temporary file in the same directory,
+/// synced, given the old file's permissions, then renamed over the target.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let base = path
         .file_name()
@@ -150,17 +157,163 @@ pub fn remove_once_rule(
     let tmp = dir.join(format!(".{base}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(out.as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         if let Ok(meta) = std::fs::metadata(path) {
             std::fs::set_permissions(&tmp, meta.permissions())?;
         }
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| {
+    write().inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
-        io(e)
     })
+}
+
+/// An exact allow rule for one command, to add to an operator-override file.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandAllow<'a> {
+    /// Name of the policy that holds the rules (created when missing).
+    pub policy: &'a str,
+    /// The tool the policy applies to (`match.tool`), e.g. `exec`.
+    pub tool: &'a str,
+    /// The `command_matches` pattern (already escaped to match literally).
+    pub pattern: &'a str,
+    /// The rule's message.
+    pub message: &'a str,
+    /// RFC 3339 time for the rule's `added` key, if any.
+    pub added: Option<&'a str>,
+}
+
+/// What [`add_command_allow`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowAdded {
+    /// The rule was appended (and the file created if needed).
+    Added,
+    /// An allow rule with exactly this pattern was already there: nothing written.
+    AlreadyPresent,
+}
+
+/// Header of an override file created by [`add_command_allow`].
+const OVERRIDES_HEADER: &str = "\
+# Operator overrides written by `rampart allow`. Allow rules in a file named
+# user-overrides.yaml beat ask and watch decisions of other policies, never a deny
+# (to allow something a policy denies, narrow that policy's rule instead).
+";
+
+/// Append an allow rule (`command_matches: [pattern]`) to the policy `rule.policy`
+/// of the file at `path`, creating the file, its directory and the policy when
+/// missing. Idempotent: an allow rule of that policy with exactly this pattern
+/// already present leaves the file untouched. The result is checked to load before
+/// it replaces the file; the leading comment block of an existing file is kept.
+pub fn add_command_allow(path: &Path, rule: &CommandAllow<'_>) -> Result<AllowAdded, RewriteError> {
+    let label = path.display().to_string();
+    let io = |source| RewriteError::Io {
+        path: label.clone(),
+        source,
+    };
+    let parse_err = |message: String| RewriteError::Parse {
+        path: label.clone(),
+        message,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let _lock = LockFile::acquire(path).map_err(io)?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(e)),
+    };
+    let mut doc: Value = if text.trim().is_empty() {
+        Value::Mapping(Default::default())
+    } else {
+        serde_yaml_ng::from_str(&text).map_err(|e| parse_err(e.to_string()))?
+    };
+    let Some(top) = doc.as_mapping_mut() else {
+        return Err(parse_err("the document is not a mapping".into()));
+    };
+    if !top.contains_key("version") {
+        top.insert("version".into(), Value::String("1".into()));
+    }
+    let policies = top
+        .entry("policies".into())
+        .or_insert_with(|| Value::Sequence(Vec::new()));
+    if policies.is_null() {
+        *policies = Value::Sequence(Vec::new());
+    }
+    let Some(policies) = policies.as_sequence_mut() else {
+        return Err(parse_err("`policies` is not a list".into()));
+    };
+    let named = |v: &Value| v.get("name").and_then(Value::as_str) == Some(rule.policy);
+    let at = match policies.iter().position(named) {
+        Some(at) => at,
+        None => {
+            let mut m = serde_yaml_ng::Mapping::new();
+            m.insert("name".into(), rule.policy.into());
+            m.insert(
+                "description".into(),
+                format!("Exact `{}` calls allowed by an operator", rule.tool).into(),
+            );
+            let mut scope = serde_yaml_ng::Mapping::new();
+            scope.insert("tool".into(), Value::Sequence(vec![rule.tool.into()]));
+            m.insert("match".into(), Value::Mapping(scope));
+            m.insert("rules".into(), Value::Sequence(Vec::new()));
+            policies.push(Value::Mapping(m));
+            policies.len() - 1
+        }
+    };
+    let rules = match policies[at].get_mut("rules") {
+        Some(r) if r.is_sequence() => r,
+        Some(r) if r.is_null() => {
+            *r = Value::Sequence(Vec::new());
+            r
+        }
+        _ => {
+            return Err(parse_err(format!(
+                "policy {:?} has no `rules` list",
+                rule.policy
+            )))
+        }
+    };
+    let rules = rules.as_sequence_mut().expect("checked to be a sequence");
+    let present = rules.iter().any(|r| {
+        r.get("action").and_then(Value::as_str) == Some("allow")
+            && r.get("when")
+                .and_then(|w| w.get("command_matches"))
+                .and_then(Value::as_sequence)
+                .is_some_and(|ps| ps.len() == 1 && ps[0].as_str() == Some(rule.pattern))
+    });
+    if present {
+        return Ok(AllowAdded::AlreadyPresent);
+    }
+    let mut r = serde_yaml_ng::Mapping::new();
+    r.insert("action".into(), "allow".into());
+    let mut when = serde_yaml_ng::Mapping::new();
+    when.insert(
+        "command_matches".into(),
+        Value::Sequence(vec![rule.pattern.into()]),
+    );
+    r.insert("when".into(), Value::Mapping(when));
+    if !rule.message.is_empty() {
+        r.insert("message".into(), rule.message.into());
+    }
+    if let Some(added) = rule.added {
+        r.insert("added".into(), added.into());
+    }
+    rules.push(Value::Mapping(r));
+    let body = serde_yaml_ng::to_string(&doc).map_err(|e| parse_err(e.to_string()))?;
+    let header: String = if text.trim().is_empty() {
+        OVERRIDES_HEADER.to_string()
+    } else {
+        text.lines()
+            .take_while(|l| l.trim_start().starts_with('#') || l.trim().is_empty())
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let out = format!("{header}{body}");
+    super::load::parse_str(&label, &out).map_err(|e| parse_err(e.to_string()))?;
+    write_atomically(path, out.as_bytes()).map_err(io)?;
+    Ok(AllowAdded::Added)
 }
 
 #[cfg(test)]
@@ -179,6 +332,64 @@ mod tests {
         assert_eq!(parsed.policies[0].rules.len(), 1);
         assert_eq!(parsed.policies[0].rules[0].action, crate::Action::Deny);
         assert!(!dir.path().join("user-overrides.yaml.lock").exists());
+    }
+
+    fn allow<'a>(pattern: &'a str) -> CommandAllow<'a> {
+        CommandAllow {
+            policy: "rampart-allow-exec",
+            tool: "exec",
+            pattern,
+            message: "allowed by an operator",
+            added: Some("2026-11-22T03:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn add_command_allow_creates_the_file_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policies").join("user-overrides.yaml");
+        assert_eq!(
+            add_command_allow(&path, &allow("shred --help")).unwrap(),
+            AllowAdded::Added
+        );
+        let first = std::fs::read_to_string(&path).unwrap();
+        assert!(first.starts_with("# Operator overrides"), "{first}");
+        assert_eq!(
+            add_command_allow(&path, &allow("shred --help")).unwrap(),
+            AllowAdded::AlreadyPresent
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+        assert_eq!(
+            add_command_allow(&path, &allow("ls [*]")).unwrap(),
+            AllowAdded::Added
+        );
+        let parsed = crate::policy::parse_file(&path).unwrap();
+        assert_eq!(parsed.policies.len(), 1);
+        let rules = &parsed.policies[0].rules;
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[1].action, crate::Action::Allow);
+        assert_eq!(
+            rules[1].when.as_ref().unwrap().command_matches,
+            vec!["ls [*]".to_string()]
+        );
+        assert!(!dir
+            .path()
+            .join("policies/user-overrides.yaml.lock")
+            .exists());
+    }
+
+    #[test]
+    fn add_command_allow_keeps_other_policies_and_the_leading_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("user-overrides.yaml");
+        std::fs::write(&path, format!("# mine\n{FILE}")).unwrap();
+        add_command_allow(&path, &allow("make test")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# mine\n"), "{text}");
+        let parsed = crate::policy::parse_file(&path).unwrap();
+        let names: Vec<&str> = parsed.policies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["p", "rampart-allow-exec"]);
+        assert_eq!(parsed.policies[0].rules.len(), 2);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::load::{check_project_file, invalid, parse_file, parse_str};
+use super::load::{check_project_file, invalid, parse_str, read_policy_text};
 use super::locate;
 use super::model::{Notify, Policy, PolicyFile};
 use super::LoadError;
@@ -117,7 +117,7 @@ impl PolicySet {
     pub fn load(sources: &Sources) -> Result<PolicySet, LoadError> {
         let mut set = PolicySet::default();
         for f in &sources.files {
-            let text = read(f)?;
+            let text = read_policy_text(f)?;
             let file = parse_str(&f.display().to_string(), &text)?;
             set.add(file, Origin::File, &text)?;
         }
@@ -127,7 +127,7 @@ impl PolicySet {
         }
         for d in &sources.dirs {
             for f in dir_files(d)? {
-                let text = read(&f)?;
+                let text = read_policy_text(&f)?;
                 let file = parse_str(&f.display().to_string(), &text)?;
                 set.add(file, Origin::Directory, &text)?;
             }
@@ -136,7 +136,7 @@ impl PolicySet {
             let disabled = std::env::var_os(NO_PROJECT_POLICY_ENV).is_some_and(|v| !v.is_empty());
             if !disabled {
                 if let Some(path) = project_policy_path(dir) {
-                    let text = read(&path)?;
+                    let text = read_policy_text(&path)?;
                     let file = parse_str(&path.display().to_string(), &text)?;
                     check_project_file(&text, &file)?;
                     set.add(file, Origin::Project, &text)?;
@@ -206,29 +206,6 @@ impl PolicySet {
             });
         }
         Ok(())
-    }
-}
-
-fn read(path: &Path) -> Result<String, LoadError> {
-    // parse_file enforces the size and UTF-8 checks; we keep the text for positions.
-    let label = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| LoadError::Io {
-        path: label.clone(),
-        source,
-    })?;
-    if meta.len() > super::load::MAX_POLICY_FILE_BYTES as u64 {
-        // Let parse_file produce the positioned size error.
-        return parse_file(path).map(|_| String::new());
-    }
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-            parse_file(path).map(|_| String::new())
-        }
-        Err(source) => Err(LoadError::Io {
-            path: label,
-            source,
-        }),
     }
 }
 
