@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod allow;
 mod approvals_cmd;
 mod audit;
 mod cli;
@@ -39,6 +40,8 @@ enum Command {
     Token(token::Command),
     /// List and resolve pending approvals of `ask` decisions.
     Approvals(approvals_cmd::Args),
+    /// Allow one command durably (an exact rule in ~/.rampart/policies/user-overrides.yaml).
+    Allow(allow::Args),
     /// Verify or follow the audit trail.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -63,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Token(c) => token::run(c),
         Command::Approvals(a) => approvals_cmd::run(a),
+        Command::Allow(a) => allow::run(a),
         Command::Audit(c) => audit::run(c),
         Command::Doctor(a) => doctor::run(a),
         Command::Replay(a) => replay::run(a),

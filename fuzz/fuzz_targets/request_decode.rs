@@ -16,7 +16,16 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
 /// Tool names the first byte chooses from (reserved, aliased and custom ones).
-const TOOLS: [&str; 8] = ["exec", "read", "write", "fetch", "agent", "mcp", "my_tool.v1", "Exec"];
+const TOOLS: [&str; 8] = [
+    "exec",
+    "read",
+    "write",
+    "fetch",
+    "agent",
+    "mcp",
+    "my_tool.v1",
+    "Exec",
+];
 
 fn engine() -> &'static engine::Engine {
     static E: OnceLock<engine::Engine> = OnceLock::new();
@@ -34,9 +43,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(pf) = preflight::parse(tool, body) else {
         return;
     };
-    assert!(!(pf.enforce && pf.verification), "enforce and verification together");
+    assert!(
+        !(pf.enforce && pf.verification),
+        "enforce and verification together"
+    );
     if tool == "exec" {
-        let cmd = pf.command.as_deref().expect("an accepted exec request has a command");
+        let cmd = pf
+            .command
+            .as_deref()
+            .expect("an accepted exec request has a command");
         assert!(!cmd.trim().is_empty(), "blank exec command accepted");
         assert!(
             pf.call.params.get("command").is_some_and(|v| v.is_string()),
@@ -49,6 +64,9 @@ fuzz_target!(|data: &[u8]| {
         engine().evaluate(&pf.call)
     };
     for m in &d.matched_policies {
-        assert!(d.policies_in_scope.contains(m), "{m} matched but not in scope");
+        assert!(
+            d.policies_in_scope.contains(m),
+            "{m} matched but not in scope"
+        );
     }
 });

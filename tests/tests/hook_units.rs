@@ -98,16 +98,107 @@ fn json_escaping_follows_the_contract() {
 }
 
 fn parse(body: &str) -> (Result<bool, json::ParseError>, String, String, String) {
+    let (r, d, m, p, _) = parse_all(body, 256);
+    (r, d, m, p)
+}
+
+/// Like `parse`, plus the first suggestion (read into a buffer of `room` bytes)
+/// and whether it overflowed.
+#[allow(clippy::type_complexity)]
+fn parse_all(
+    body: &str,
+    room: usize,
+) -> (
+    Result<bool, json::ParseError>,
+    String,
+    String,
+    String,
+    (String, bool),
+) {
     let (mut d, mut m, mut p) = ([0u8; 16], [0u8; 256], [0u8; 128]);
+    let mut h = vec![0u8; room];
     let mut a = json::Answer {
         decision: Buf::new(&mut d),
         message: Buf::new(&mut m),
         policy: Buf::new(&mut p),
+        suggestion: Buf::new(&mut h),
     };
     let r = json::parse_answer(body.as_bytes(), &mut a);
     let s = |b: &Buf<'_>| String::from_utf8_lossy(b.as_bytes()).into_owned();
     let (d, m, p) = (s(&a.decision), s(&a.message), s(&a.policy));
-    (r, d, m, p)
+    let hint = (s(&a.suggestion), a.suggestion.overflowed());
+    (r, d, m, p, hint)
+}
+
+#[test]
+fn response_parser_reads_the_first_suggestion_and_stays_strict() {
+    let body = r#"{"allowed":false,"decision":"ask","message":"m","policy":"careful","suggestions":["rampart allow -- 'shred --help'","rampart approvals allow 01J"],"eval_duration_us":3}"#;
+    let (r, d, _, p, (hint, cut)) = parse_all(body, 256);
+    assert_eq!(r, Ok(false));
+    assert_eq!((d.as_str(), p.as_str()), ("ask", "careful"));
+    assert_eq!(
+        (hint.as_str(), cut),
+        ("rampart allow -- 'shred --help'", false)
+    );
+    // No suggestions, an empty list, or a non-string first entry: no hint.
+    assert_eq!(parse_all(r#"{"allowed":false}"#, 256).4 .0, "");
+    assert_eq!(
+        parse_all(r#"{"suggestions":[],"allowed":false}"#, 256).4 .0,
+        ""
+    );
+    assert_eq!(
+        parse_all(r#"{"suggestions":[7,"x"],"allowed":false}"#, 256)
+            .4
+             .0,
+        ""
+    );
+    // A long suggestion is cut to the buffer; the answer stays valid.
+    let long = format!(
+        r#"{{"allowed":false,"suggestions":["{}"]}}"#,
+        "x".repeat(400)
+    );
+    let (r, _, _, _, (hint, cut)) = parse_all(&long, 256);
+    assert_eq!((r, hint.len(), cut), (Ok(false), 256, true));
+    // The suggestions key does not make a malformed or deceptive body valid.
+    assert_eq!(
+        parse_all(r#"{"suggestions":["\"allowed\":true"]}"#, 256).0,
+        Err(json::ParseError::MissingAllowed)
+    );
+    assert_eq!(
+        parse_all(r#"{"suggestions":["a",],"allowed":true}"#, 256).0,
+        Err(json::ParseError::Malformed)
+    );
+    assert_eq!(
+        parse_all(r#"{"suggestions":"rampart allow","allowed":true}"#, 256).0,
+        Ok(true)
+    );
+}
+
+fn clipped(text: &[u8], max: usize, already_cut: bool) -> String {
+    let mut store = vec![0u8; 1024];
+    let mut b = Buf::new(&mut store);
+    buf::put_clipped(&mut b, text, max, already_cut);
+    String::from_utf8(b.as_bytes().to_vec()).expect("never splits a character")
+}
+
+#[test]
+fn clipped_hints_never_split_a_character_and_mark_the_cut() {
+    assert_eq!(
+        clipped(b"rampart allow -- ls", 250, false),
+        "rampart allow -- ls"
+    );
+    assert_eq!(clipped(b"a\nb\x7fc", 250, false), "a b c");
+    assert_eq!(clipped(b"abcdef", 3, false), "abc…");
+    assert_eq!(clipped(b"abc", 3, true), "abc…");
+    // "é" is two bytes, "€" three, "😀" four: a cut inside drops the whole character.
+    assert_eq!(clipped("aé".as_bytes(), 2, false), "a…");
+    assert_eq!(clipped("a€".as_bytes(), 3, false), "a…");
+    assert_eq!(clipped("a€".as_bytes(), 4, false), "a€");
+    assert_eq!(clipped("a😀b".as_bytes(), 4, false), "a…");
+    assert_eq!(clipped("a😀b".as_bytes(), 5, false), "a😀…");
+    // A buffer that already cut the text mid-character.
+    assert_eq!(clipped(&"é".as_bytes()[..1], 250, true), "…");
+    assert_eq!(buf::utf8_boundary(b"", 0), 0);
 }
 
 #[test]

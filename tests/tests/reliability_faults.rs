@@ -161,9 +161,19 @@ fn exec_storm(
     })
 }
 
-fn wait_for(progress: &AtomicUsize, target: usize, limit: Duration) {
+/// Waits until a third of either storm is done (whichever is faster), so
+/// that both are still running when the fault is injected.
+fn wait_for_a_third(
+    answers: &AtomicUsize,
+    total_answers: usize,
+    execs: &AtomicUsize,
+    total_execs: usize,
+) {
     let t = Instant::now();
-    while progress.load(SeqCst) < target && t.elapsed() < limit {
+    while answers.load(SeqCst) < total_answers / 3
+        && execs.load(SeqCst) < total_execs / 3
+        && t.elapsed() < Duration::from_secs(60)
+    {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -262,7 +272,7 @@ fn sigkill_in_an_exec_storm_loses_no_answered_decision() {
     let storm = exec_storm(d.socket.clone(), en, eper, execs_done.clone());
 
     // Kill once a third of the answers arrived, stay down a while, restart.
-    wait_for(&answers, n * per / 3, Duration::from_secs(60));
+    wait_for_a_third(&answers, n * per, &execs_done, en * eper);
     let killed_at = answers.load(SeqCst);
     d.kill9();
     let down_from = execs_done.load(SeqCst);
@@ -276,7 +286,7 @@ fn sigkill_in_an_exec_storm_loses_no_answered_decision() {
 
     figure(
         "sigkill.kill_point",
-        format!("after {killed_at} answers; {down_execs} execs ran while the daemon was down"),
+        format!("after {killed_at} answers and {down_from} execs; {down_execs} execs ran while the daemon was down"),
     );
     assert_eq!(tally.ids.len(), n * per, "clients did not get all answers");
     assert!(
@@ -415,8 +425,9 @@ fn daemon_replaced_under_load_clients_reconnect() {
     let answers = Arc::new(AtomicUsize::new(0));
     let execs_done = Arc::new(AtomicUsize::new(0));
     let clients = preflight_storm(d.socket.clone(), n, per, answers.clone());
-    let storm = exec_storm(d.socket.clone(), exec_workers(), execs(), execs_done);
-    wait_for(&answers, n * per / 3, Duration::from_secs(60));
+    let (en, eper) = (exec_workers(), execs());
+    let storm = exec_storm(d.socket.clone(), en, eper, execs_done.clone());
+    wait_for_a_third(&answers, n * per, &execs_done, en * eper);
     let t = Instant::now();
     d.terminate();
     d.spawn();
@@ -619,17 +630,7 @@ fn audit_out_of_space_is_reported_and_follows_audit_failure() {
             "{}",
             d.log_text()
         );
-        match mode {
-            "deny" => {
-                assert_eq!(r.status, 503, "{}", r.body);
-                assert_eq!(j["allowed"], false);
-            }
-            _ => {
-                assert_eq!(r.status, 200, "{}", r.body);
-                assert_eq!(j["allowed"], true);
-            }
-        }
-        // What the preload does with that answer, with its default fail-open.
+        // What the preload then does with that answer, fail-open and fail-closed.
         let run = exec_true(&d.socket, true);
         let closed = exec_true(&d.socket, false);
         figure(
@@ -639,6 +640,25 @@ fn audit_out_of_space_is_reported_and_follows_audit_failure() {
                 run.ok, closed.ok, closed.denied
             ),
         );
+        match mode {
+            "deny" => {
+                // A refusal (200, allowed:false), not a 5xx the hook would fail
+                // open on: no unrecorded command runs, whatever RAMPART_FAIL_OPEN.
+                assert_eq!(r.status, 200, "{}", r.body);
+                assert_eq!(j["allowed"], false, "{}", r.body);
+                assert!(
+                    !run.ok && run.denied,
+                    "fail-open exec ran unaudited: {}",
+                    run.stderr
+                );
+                assert!(!closed.ok && closed.denied, "{}", closed.stderr);
+            }
+            _ => {
+                assert_eq!(r.status, 200, "{}", r.body);
+                assert_eq!(j["allowed"], true);
+                assert!(run.ok && closed.ok, "{} {}", run.stderr, closed.stderr);
+            }
+        }
         drop(d);
     }
 }

@@ -580,3 +580,81 @@ fn pathological_commands_do_not_panic_and_stay_bounded() {
         );
     }
 }
+
+/// Huge argv through the real preload: over the 8 KiB matching limit the
+/// policy fails closed (upstream behaviour), over the daemon's 64 KiB body
+/// limit the daemon answers 413; either way the exec is refused quickly and
+/// nothing hangs or crashes.
+#[test]
+fn huge_argv_through_the_preload_is_refused_in_bounded_time() {
+    let dir = scratch();
+    let d = Serve::new(dir.path(), DENY_MARKER_POLICY).start();
+    let code = r#"
+import subprocess, sys, time
+n, size = int(sys.argv[1]), int(sys.argv[2])
+t = time.monotonic()
+try:
+    rc = subprocess.run(['/bin/true'] + ['a' * size] * n).returncode
+    what = f"ran rc={rc}"
+except OSError as e:
+    what = type(e).__name__
+print(what, round((time.monotonic() - t) * 1000, 1))
+"#;
+    // R3: a denied command padded with ~300 KiB of arguments used to run (the
+    // daemon's 413 raced the hook's write and the hook failed open).
+    let padded = r#"
+import subprocess, sys
+n = int(sys.argv[1])
+try:
+    subprocess.run(['/usr/bin/touch', 'marker' + '-denied'] + ['b' * 100] * n)
+except OSError:
+    pass
+"#;
+    for n in [100, 3_000, 10_000] {
+        let out = preloaded(python3(), &d.socket)
+            .args(["-c", padded, &n.to_string()])
+            .current_dir(dir.path())
+            .env("RAMPART_QUIET", "1")
+            .output()
+            .expect("python3");
+        let ran = dir.path().join("marker-denied").exists();
+        figure(
+            &format!("huge_argv.denied_command_padded_{n}x100B"),
+            if ran { "RAN (bypass)" } else { "refused" },
+        );
+        assert!(
+            !ran,
+            "padding with {n} args bypassed the deny: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for (n, size) in [
+        (10, 10),
+        (100, 100),
+        (1_000, 100),
+        (10_000, 1),
+        (10_000, 100),
+    ] {
+        let out = preloaded(python3(), &d.socket)
+            .args(["-c", code, &n.to_string(), &size.to_string()])
+            .env("RAMPART_QUIET", "1")
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        figure(
+            &format!("huge_argv.{n}x{size}B"),
+            format!("{text} ms (argv ~{} bytes)", n * (size + 1)),
+        );
+        let ms: f64 = text
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::MAX);
+        assert!(ms < 2_000.0, "{n}x{size}: {text}");
+        if n * (size + 1) > 8_192 {
+            assert!(text.starts_with("PermissionError"), "{n}x{size}: {text}");
+        } else {
+            assert!(text.starts_with("ran rc=0"), "{n}x{size}: {text}");
+        }
+    }
+}

@@ -94,9 +94,13 @@ print(json.dumps(out))
 #[test]
 fn another_user_cannot_connect_or_read_the_token_or_audit() {
     let Some((uid, gid)) = other_user() else {
-        eprintln!("skipped: creating a second user needs root");
+        eprintln!("skipped: creating a second user needs root (and useradd)");
         return;
     };
+    if e2e::find_program("setpriv", &["/usr/bin/setpriv", "/bin/setpriv"]).is_none() {
+        eprintln!("skipped: setpriv (util-linux) is not installed");
+        return;
+    }
     let dir = scratch();
     // Open up the scratch tree so only Rampart's own modes stand in the way.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -14,6 +14,7 @@
 pub mod approvals;
 pub mod auth;
 pub mod config;
+pub mod hints;
 pub mod interim;
 pub mod listeners;
 pub mod metrics;

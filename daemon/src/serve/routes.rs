@@ -137,6 +137,10 @@ struct PreflightResponse {
     approval_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     approval_status: Option<Status>,
+    /// How a human can allow the call (`rampart allow ...`, or which policy to edit);
+    /// only for calls that were not allowed, and only when non-empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suggestions: Vec<String>,
 }
 
 fn scrub(s: &str) -> String {
@@ -287,6 +291,7 @@ async fn preflight_route(
         matched_component: d.matched_component.clone(),
         approval_id: None,
         approval_status: None,
+        suggestions: Vec::new(),
     };
 
     if st.mode == Mode::Monitor && pf.enforce && !resp.allowed {
@@ -395,6 +400,21 @@ async fn preflight_route(
                 }
             }
         }
+    }
+
+    if !resp.allowed {
+        let pending = (resp.approval_status == Some(Status::Pending))
+            .then_some(resp.approval_id.as_deref())
+            .flatten();
+        resp.suggestions = super::hints::suggestions(
+            &d,
+            &super::hints::Subject {
+                tool: &pf.call.tool,
+                command: pf.call.params.get("command").and_then(Value::as_str),
+                pending_approval: pending,
+                layered_dir: st.reloader.layered_dir(),
+            },
+        );
     }
 
     if !pf.verification {

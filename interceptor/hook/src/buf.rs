@@ -126,6 +126,46 @@ impl Sink for Buf<'_> {
     }
 }
 
+/// Appends at most `max` bytes of `text` with control bytes as spaces, never
+/// ending inside a UTF-8 sequence, then `…` when anything was left out (or
+/// `already_cut` says `text` itself was truncated).
+pub fn put_clipped<S: Sink>(out: &mut S, text: &[u8], max: usize, already_cut: bool) {
+    let end = text.len().min(max);
+    let cut = already_cut || end < text.len();
+    let end = if cut { utf8_boundary(text, end) } else { end };
+    for &c in text.get(..end).unwrap_or(&[]) {
+        out.put_byte(if c < 0x20 || c == 0x7f { b' ' } else { c });
+    }
+    if cut {
+        out.put("…".as_bytes());
+    }
+}
+
+/// The largest `n <= end` such that `text[..n]` does not end inside a UTF-8
+/// sequence (a partial last character is dropped).
+pub fn utf8_boundary(text: &[u8], end: usize) -> usize {
+    let end = end.min(text.len());
+    let mut start = end;
+    // Back over continuation bytes (at most 3) to the last character's lead byte.
+    while start > 0 && end - start < 3 && text.get(start - 1).is_some_and(|b| b & 0xc0 == 0x80) {
+        start -= 1;
+    }
+    let Some(lead_at) = start.checked_sub(1) else {
+        return end;
+    };
+    let need = match text.get(lead_at).copied().unwrap_or(0) {
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => return end,
+    };
+    if end - lead_at < need {
+        lead_at
+    } else {
+        end
+    }
+}
+
 /// Copies `src` into `dst`, returning how many bytes fit.
 pub fn copy_into(dst: &mut [u8], src: &[u8]) -> usize {
     let n = dst.len().min(src.len());

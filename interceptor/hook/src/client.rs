@@ -63,7 +63,7 @@ where
     let mut count = Counter::default();
     http::write_body(&mut count, &who, cmd, facts);
     if count.len > MAX_REQUEST_BODY {
-        return Outcome::Local(b"the command is too large to check (over 1 MiB)");
+        return Outcome::Local(b"the command is too large to check (over 64 KiB)");
     }
     let request = Request {
         cfg,

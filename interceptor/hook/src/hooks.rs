@@ -210,7 +210,11 @@ fn check_fresh(
         };
         if let Some(hit) = hit {
             debug(cfg, api, b"compiled-in floor", b"deny");
-            report_block(cfg, cmd, hit.message(), b"rampart-floor");
+            let none = Hint {
+                text: b"",
+                cut: false,
+            };
+            report_block(cfg, cmd, hit.message(), b"rampart-floor", none);
             return Check::Deny;
         }
     }
@@ -242,10 +246,12 @@ fn check_fresh(
     let mut decision_store = [0u8; 16];
     let mut message_store = [0u8; 256];
     let mut policy_store = [0u8; 128];
+    let mut suggestion_store = [0u8; 256];
     let mut answer = Answer {
         decision: Buf::new(&mut decision_store),
         message: Buf::new(&mut message_store),
         policy: Buf::new(&mut policy_store),
+        suggestion: Buf::new(&mut suggestion_store),
     };
     let outcome = if st.snapshot.is_complete() {
         let may_cache = cstr::getpid() == st.load_pid;
@@ -268,9 +274,17 @@ fn check_fresh(
                 } else {
                     answer.message.as_bytes()
                 };
-                report_block(cfg, cmd, msg, answer.policy.as_bytes());
+                let hint = Hint {
+                    text: answer.suggestion.as_bytes(),
+                    cut: answer.suggestion.overflowed(),
+                };
+                report_block(cfg, cmd, msg, answer.policy.as_bytes(), hint);
             } else {
-                report_block(cfg, cmd, decide::failure_reason(outcome), b"");
+                let none = Hint {
+                    text: b"",
+                    cut: false,
+                };
+                report_block(cfg, cmd, decide::failure_reason(outcome), b"", none);
             }
             Check::Deny
         }
@@ -314,11 +328,27 @@ fn debug(cfg: &Config, api: &[u8], what: &[u8], verdict: &[u8]) {
     cstr::write_stderr(b.as_bytes());
 }
 
-fn report_block(cfg: &Config, cmd: &Command<'_, CStrIter<'_>>, message: &[u8], policy: &[u8]) {
+/// The daemon's first suggestion for a blocked call; `cut` when it did not fit.
+#[derive(Clone, Copy)]
+struct Hint<'a> {
+    text: &'a [u8],
+    cut: bool,
+}
+
+/// Longest suggestion printed on the `blocked` line.
+const HINT_MAX: usize = 250;
+
+fn report_block(
+    cfg: &Config,
+    cmd: &Command<'_, CStrIter<'_>>,
+    message: &[u8],
+    policy: &[u8],
+    hint: Hint<'_>,
+) {
     if cfg.quiet {
         return;
     }
-    let mut store = [0u8; 1100];
+    let mut store = [0u8; 1400];
     let mut b = Buf::new(&mut store);
     b.put(b"rampart: blocked ");
     client::write_display(&mut b, cmd);
@@ -335,6 +365,10 @@ fn report_block(cfg: &Config, cmd: &Command<'_, CStrIter<'_>>, message: &[u8], p
         b.put(b" (policy ");
         b.put(policy.get(..policy.len().min(120)).unwrap_or(&[]));
         b.put_byte(b')');
+    }
+    if !hint.text.is_empty() {
+        b.put(b"; to allow: ");
+        crate::buf::put_clipped(&mut b, hint.text, HINT_MAX, hint.cut);
     }
     b.put_byte(b'\n');
     cstr::write_stderr(b.as_bytes());

@@ -15,8 +15,11 @@ use crate::json::write_string;
 /// Largest response body the hook accepts (UPSTREAM-SPEC §5.6).
 pub const MAX_BODY: usize = 64 * 1024;
 /// Largest request body the hook sends; beyond this the call is a local
-/// safety failure.
-pub const MAX_REQUEST_BODY: usize = 1024 * 1024;
+/// safety failure. It equals the daemon's body limit (UPSTREAM-SPEC §5.1,
+/// 64 KiB): a larger body is answered 413 and the connection closed while
+/// the hook may still be writing, which surfaced as a transport error and
+/// failed open (docs/RELIABILITY.md, R3).
+pub const MAX_REQUEST_BODY: usize = 64 * 1024;
 
 /// Who is asking: the identity fields of every request.
 #[derive(Clone, Copy, Debug)]

@@ -95,6 +95,8 @@ pub struct Answer<'b, 'c> {
     pub message: Buf<'c>,
     /// `policy`, or the first entry of `matched_policies`.
     pub policy: Buf<'c>,
+    /// The first entry of `suggestions` (how a human can allow the call).
+    pub suggestion: Buf<'c>,
 }
 
 /// Validates `body` and returns the value of the single top-level `allowed`
@@ -138,6 +140,10 @@ pub fn parse_answer(body: &[u8], answer: &mut Answer<'_, '_>) -> Result<bool, Pa
                 }
                 b"matched_policies" if p.peek() == Some(b'[') && !have_policy => {
                     p.first_string_of_array(&mut answer.policy)?;
+                }
+                b"suggestions" if p.peek() == Some(b'[') => {
+                    answer.suggestion.clear();
+                    p.first_string_of_array(&mut answer.suggestion)?;
                 }
                 _ => p.value(0)?,
             }
