@@ -29,7 +29,9 @@ fn launcher() -> PathBuf {
 /// Replace this process with the launcher.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let launcher = launcher();
-    let err = std::process::Command::new(&launcher).args(&args.args).exec();
+    let err = std::process::Command::new(&launcher)
+        .args(&args.args)
+        .exec();
     Err(err).with_context(|| {
         format!(
             "cannot run {} (install it next to rampart or on PATH)",

@@ -177,4 +177,35 @@ mod tests {
         assert!(!token_eq("ab", "abc"));
         assert!(!token_eq("", ""));
     }
+
+    #[test]
+    fn token_eq_takes_as_long_whatever_byte_differs() {
+        // A short-circuiting comparison returns at the first differing byte: on a
+        // 256 KiB token a first-byte mismatch would be thousands of times faster
+        // than a last-byte one. Both sides are hashed first, so the two cost the
+        // same; the bound is loose enough for a busy machine. (Minimum of
+        // interleaved runs, to discount preemption.)
+        let expected = "a".repeat(256 * 1024);
+        let differ_at = |i: usize| {
+            let mut b = expected.clone().into_bytes();
+            b[i] = b'b';
+            String::from_utf8(b).unwrap()
+        };
+        let (first, last) = (differ_at(0), differ_at(expected.len() - 1));
+        let time = |p: &str| {
+            let t = std::time::Instant::now();
+            assert!(!token_eq(std::hint::black_box(p), &expected));
+            t.elapsed()
+        };
+        let (mut a, mut b) = (std::time::Duration::MAX, std::time::Duration::MAX);
+        for _ in 0..15 {
+            a = a.min(time(&first));
+            b = b.min(time(&last));
+        }
+        let ratio = a.as_secs_f64() / b.as_secs_f64();
+        assert!(
+            (0.33..3.0).contains(&ratio),
+            "first-byte mismatch {a:?}, last-byte mismatch {b:?}"
+        );
+    }
 }

@@ -1,11 +1,14 @@
 //! Decision latency: a realistic mix of ~50 everyday and dangerous commands against
-//! our standard policy and the original's, plus a scaling check: 10× more policies
-//! or rules that cannot apply to an exec call must not make exec decisions 10× slower.
+//! our standard policy and the original's, plus scaling checks: 10× more policies
+//! or rules that cannot apply to an exec call (out of scope, or in scope with
+//! patterns the literal prefilter rules out) must not make exec decisions 10× slower.
 //!
 //! Run: `cargo bench -p engine --bench decide -- --warm-up-time 1 --measurement-time 3`
+//! (`-- '_mix|git_status'` for the mixes only, `-- _each/` for the per-command runs).
 
 use std::hint::black_box;
 use std::path::Path;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use engine::policy::PolicySet;
@@ -84,6 +87,22 @@ fn bench_mix(c: &mut Criterion, name: &str, engine: &Engine, calls: &[ToolCall])
     });
 }
 
+/// Each command of the mix on its own (`<group>/NN`, NN = index in [`MIX`]), briefly,
+/// for the per-command median: the mix figures are means, dominated by the few
+/// compound commands.
+fn bench_each(c: &mut Criterion, group: &str, engine: &Engine, calls: &[ToolCall]) {
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(400));
+    for (i, call) in calls.iter().enumerate() {
+        g.bench_function(format!("{i:02}"), |b| {
+            b.iter(|| black_box(engine.evaluate(black_box(call))))
+        });
+    }
+    g.finish();
+}
+
 /// `n` policies scoped to read/write tools (never in scope for exec), each with
 /// `rules` rules.
 fn non_exec_policies(n: usize, rules: usize) -> String {
@@ -95,6 +114,23 @@ fn non_exec_policies(n: usize, rules: usize) -> String {
         for r in 0..rules {
             y.push_str(&format!(
                 "      - action: deny\n        message: extra {p}/{r}\n        when:\n          path_matches: [\"**/secret-{p}-{r}/**\"]\n          path_not_matches: [\"**/*.md\"]\n"
+            ));
+        }
+    }
+    y
+}
+
+/// `n` exec policies of `rules` deny rules each whose patterns never match the mix
+/// (rules that cannot apply but are in scope: the literal prefilter skips them).
+fn inapplicable_exec_policies(n: usize, rules: usize) -> String {
+    let mut y = String::from("policies:\n");
+    for p in 0..n {
+        y.push_str(&format!(
+            "  - name: extra-exec-{p}\n    match:\n      tool: [\"exec\"]\n    rules:\n"
+        ));
+        for r in 0..rules {
+            y.push_str(&format!(
+                "      - action: deny\n        message: extra {p}/{r}\n        when:\n          command_matches: [\"tool{p}x{r} *\", \"*--flag{p}x{r}*\", \"**/bin{p}x{r}/**\"]\n          command_contains: [\"secret{p}x{r}\"]\n"
             ));
         }
     }
@@ -138,6 +174,17 @@ fn decide(c: &mut Criterion) {
     // 10× more rules (in read/write/edit policies).
     let more_rules = upstream_plus(&non_exec_policies(policies, rules_per_policy * 10));
     bench_mix(c, "upstream_10x_rules/exec_mix", &more_rules, &calls);
+    // 10× more exec rules, in scope but unable to match.
+    let text = std::fs::read_to_string(UPSTREAM_STANDARD).unwrap();
+    let all_rules: usize = PolicySet::from_text(UPSTREAM_STANDARD, &text)
+        .unwrap()
+        .policies
+        .iter()
+        .map(|lp| lp.policy.rules.len())
+        .sum();
+    let per_policy = (all_rules * 10).div_ceil(policies.max(1));
+    let more_exec = upstream_plus(&inapplicable_exec_policies(policies, per_policy));
+    bench_mix(c, "upstream_10x_exec_rules/exec_mix", &more_exec, &calls);
 
     let read = |p: &str| {
         let mut call = ToolCall {
@@ -154,6 +201,9 @@ fn decide(c: &mut Criterion) {
         read("/etc/hosts"),
     ];
     bench_mix(c, "upstream_standard/read_mix", &upstream, &reads);
+
+    bench_each(c, "ours_each", &ours, &calls);
+    bench_each(c, "upstream_each", &upstream, &calls);
 }
 
 criterion_group!(benches, decide);

@@ -259,7 +259,7 @@ fn without_a_daemon_the_rule_applies_at_the_next_start_over_the_embedded_policy(
     let mut cmd = Command::new(workspace_bin("rampart"));
     clean_env(&mut cmd);
     let out = output(
-        cmd.args(["allow", "--", "crontab -l"])
+        cmd.args(["allow", "--", "crontab -e"])
             .env("HOME", &home)
             .env("RAMPART_SOCKET", dir.path().join("none.sock"))
             .env_remove("XDG_RUNTIME_DIR"),
@@ -274,7 +274,7 @@ fn without_a_daemon_the_rule_applies_at_the_next_start_over_the_embedded_policy(
     // The embedded standard policy asks for crontab; ~/.rampart/policies is layered
     // on top at start, so its durable allow wins for exactly that command.
     let d = Serve::start(dir.path(), &home, &[]);
-    let v = d.preflight("crontab -l");
+    let v = d.preflight("crontab -e");
     assert_eq!(v["decision"], "allow", "{v}");
     let v = d.preflight("crontab -r");
     assert_eq!(v["decision"], "ask", "{v}");

@@ -724,3 +724,68 @@ fn torn_last_audit_line_is_recovered_and_the_chain_continues() {
     );
     assert_eq!(cmds.iter().filter(|c| c.starts_with("echo b")).count(), n);
 }
+
+/// A python3 under the preload that calls `os.posix_spawn` (a parent-side
+/// hook, which keeps one connection to the daemon open between calls).
+const SPAWNER: &str = r#"
+import os, sys
+for line in sys.stdin:
+    cmd, arg = line.split()
+    if cmd == "spawn":
+        ok = 0
+        for _ in range(int(arg)):
+            try:
+                pid = os.posix_spawn('/bin/true', ['/bin/true'], os.environ)
+                ok += os.waitpid(pid, 0)[1] == 0
+            except OSError:
+                pass
+        print("ok", ok, len(os.listdir('/proc/self/fd')), flush=True)
+    else:
+        try:
+            pid = os.posix_spawn('/usr/bin/touch', ['/usr/bin/touch', arg], os.environ)
+            os.waitpid(pid, 0)
+            print("ran", os.path.exists(arg), len(os.listdir('/proc/self/fd')), flush=True)
+        except OSError as e:
+            print("refused", type(e).__name__, len(os.listdir('/proc/self/fd')), flush=True)
+"#;
+
+#[test]
+fn a_kept_connection_survives_a_daemon_restart() {
+    let dir = scratch();
+    let mut d = Serve::new(dir.path(), DENY_MARKER_POLICY).start();
+    let marker = dir.path().join("marker-denied");
+    let mut c = preloaded(python3(), &d.socket);
+    c.arg("-c")
+        .arg(SPAWNER)
+        .env("RAMPART_QUIET", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = c.spawn().expect("python3");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut ask = |line: String| -> String {
+        writeln!(stdin, "{line}").expect("write");
+        stdin.flush().expect("flush");
+        lines.next().expect("answer").expect("read")
+    };
+    let before = ask("spawn 20".into());
+    let denied_before = ask(format!("touch {}", marker.display()));
+    d.terminate();
+    d.spawn();
+    let denied_after = ask(format!("touch {}", marker.display()));
+    let after = ask("spawn 20".into());
+    let _ = child.kill();
+    let _ = child.wait();
+    figure(
+        "restart.kept_connection",
+        format!("before: {before} / {denied_before}; after restart: {denied_after} / {after}"),
+    );
+    assert!(before.starts_with("ok 20"), "{before}");
+    assert!(after.starts_with("ok 20"), "{after}");
+    // Denied after the restart: the stale connection was replaced, not failed open.
+    assert!(denied_before.starts_with("refused"), "{denied_before}");
+    assert!(denied_after.starts_with("refused"), "{denied_after}");
+    assert!(!marker.exists());
+    let fds = |s: &str| s.split_whitespace().last().unwrap_or("").to_string();
+    assert_eq!(fds(&before), fds(&after), "fds changed across the restart");
+}

@@ -194,6 +194,20 @@ fn malformed_http_gets_bounded_4xx_or_close_and_others_keep_being_served() {
             t5,
         ),
     ));
+    let deep5k = format!(
+        "{{\"params\":{{\"command\":\"ls\"}},\"x\":{}{}}}",
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    );
+    cases.push((
+        "5,000-deep nested JSON",
+        raw(
+            sock,
+            &json_req("application/json", deep5k.as_bytes()),
+            false,
+            t5,
+        ),
+    ));
     cases.push((
         "invalid UTF-8 in JSON",
         raw(

@@ -21,7 +21,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
@@ -143,10 +143,14 @@ struct Shared {
     stop: AtomicBool,
 }
 
+/// Called with every event right after its line was written (see [`AuditWriter::set_tap`]).
+pub type Tap = Box<dyn Fn(&Event) + Send + Sync>;
+
 /// The audit writer. Cheap to share behind an `Arc`.
 pub struct AuditWriter {
     shared: Arc<Shared>,
     syncer: Mutex<Option<JoinHandle<()>>>,
+    tap: OnceLock<Tap>,
 }
 
 /// What recovery found when opening an existing log.
@@ -191,6 +195,7 @@ impl AuditWriter {
         let w = AuditWriter {
             shared,
             syncer: Mutex::new(Some(syncer)),
+            tap: OnceLock::new(),
         };
         if truncated > 0 {
             let mut request = serde_json::Map::new();
@@ -227,7 +232,7 @@ impl AuditWriter {
             .generate_from_datetime(now)
             .unwrap_or_else(|_| ulid::Ulid::from_datetime(now))
             .to_string();
-        let event = Event {
+        let mut event = Event {
             schema_version: SCHEMA_VERSION.into(),
             id: id.clone(),
             timestamp: rfc3339_nano(now),
@@ -289,7 +294,20 @@ impl AuditWriter {
             };
             write_atomic(&sh.cfg.dir, ANCHOR_FILE, &serde_json::to_vec(&anchor)?)?;
         }
+        if let Some(tap) = self.tap.get() {
+            // Still under the lock, so taps see events in chain order.
+            event.hash = hash.clone();
+            tap(&event);
+        }
         Ok((id, hash))
+    }
+
+    /// Install the tap that sees every event (sealed, as written: already redacted)
+    /// right after it was appended, in chain order, while the writer's lock is held:
+    /// it must not block (exporters hand a copy to a bounded queue). Only the first
+    /// call installs; later calls return `false`.
+    pub fn set_tap(&self, tap: Tap) -> bool {
+        self.tap.set(tap).is_ok()
     }
 
     /// Number of events in the chain.

@@ -87,6 +87,9 @@ pub struct Args {
     /// Do not watch policy files for changes (SIGHUP and the reload route still work).
     #[arg(long = "no-watch")]
     pub no_watch: bool,
+    /// Export: --syslog, --syslog-facility, --cef, --cef-file.
+    #[command(flatten)]
+    pub export: super::export::ExportArgs,
 }
 
 impl Args {

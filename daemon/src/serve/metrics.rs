@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// Decision latency bucket upper bounds, in microseconds.
 const BUCKETS_US: [u64; 12] = [
@@ -28,6 +29,8 @@ pub struct Metrics {
     pub auth_failures: AtomicU64,
     /// Connections currently open.
     pub connections_open: AtomicU64,
+    /// Export sinks' sent/failed/dropped counters (shared with their threads).
+    pub export: Arc<super::export::ExportMetrics>,
 }
 
 impl Metrics {
@@ -144,6 +147,7 @@ impl Metrics {
             "rampart_policy_reloads_total{{result=\"error\"}} {}",
             self.reloads_failed.load(Relaxed)
         );
+        self.export.render(&mut s);
         let _ = writeln!(s, "# HELP rampart_uptime_seconds Seconds since start.");
         let _ = writeln!(
             s,

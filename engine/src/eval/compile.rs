@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::command::CommandConditions;
+use crate::command::{CommandConditions, Prefilter, PrefilterBuilder, SlotRange};
 use crate::decision::Action;
 use crate::glob::{DomainGlob, Glob};
 use crate::policy::{
@@ -73,6 +73,24 @@ pub struct Checks {
     pub tool_params: Vec<(String, Glob)>,
     /// `call_count`.
     pub call_count: Option<CallCountRule>,
+    /// Only `command` is set (see [`Checks::only_command`]): the evaluator then
+    /// skips every other check without touching it.
+    pub command_only: bool,
+}
+
+impl Checks {
+    /// Whether `command` is the only check present.
+    pub fn only_command(&self) -> bool {
+        self.command.is_some()
+            && self.paths.is_none()
+            && self.urls.is_empty()
+            && self.domains.is_empty()
+            && self.sessions.is_empty()
+            && self.not_sessions.is_empty()
+            && self.agent_depth.is_none()
+            && self.tool_params.is_empty()
+            && self.call_count.is_none()
+    }
 }
 
 /// A compiled `when`.
@@ -140,6 +158,9 @@ pub struct CompiledPolicy {
     pub tools: Vec<Glob>,
     /// Rules.
     pub rules: Vec<CompiledRule>,
+    /// When every rule needs its command keys to match and each has a prefilter
+    /// slot: their slots, so the whole policy is skipped when none can match.
+    pub command_gate: Option<SlotRange>,
 }
 
 impl CompiledPolicy {
@@ -180,7 +201,7 @@ fn compile_cond(when: Option<&Condition>) -> Cond {
     }
     let globs = |v: &[String]| v.iter().map(|p| Glob::new(p)).collect::<Vec<_>>();
     let paths = |v: &[String]| v.iter().map(|p| PathPattern::new(p)).collect::<Vec<_>>();
-    Cond::Check(Box::new(Checks {
+    let mut checks = Checks {
         command: c.has_command_keys().then(|| {
             CommandConditions::new(
                 &c.command_matches,
@@ -212,7 +233,10 @@ fn compile_cond(when: Option<&Condition>) -> Cond {
             gte: cc.gte as usize,
             window: Duration::from_millis(cc.window_ms),
         }),
-    }))
+        command_only: false,
+    };
+    checks.command_only = checks.only_command();
+    Cond::Check(Box::new(checks))
 }
 
 fn rule_summary(rule: &Rule) -> String {
@@ -268,6 +292,8 @@ fn compile_policy(lp: &LoadedPolicy) -> CompiledPolicy {
                     .and_then(|w| ResponseRule::new(&w.response_matches, &w.response_not_matches)),
             })
             .collect(),
+        // Set by `Compiled::new` once every rule has its prefilter slot.
+        command_gate: None,
     }
 }
 
@@ -290,6 +316,8 @@ pub struct Compiled {
     pub has_expiry: bool,
     /// Some rule has `once`.
     pub has_once: bool,
+    /// The literal prefilter of every command rule.
+    pub prefilter: Prefilter,
 }
 
 /// Whether a tool pattern is a plain name (no glob syntax).
@@ -356,6 +384,22 @@ impl Compiled {
                 .collect();
             out.by_tool.insert(name, list);
         }
+        let mut prefilter = PrefilterBuilder::new();
+        for p in &mut policies {
+            let from = prefilter.mark();
+            // Whether every rule of the policy needs its command keys to match.
+            let mut gated = true;
+            for r in &mut p.rules {
+                let slotted = match &mut r.cond {
+                    Cond::Never => true,
+                    Cond::Always => false,
+                    Cond::Check(c) => c.command.as_mut().is_some_and(|cc| prefilter.register(cc)),
+                };
+                gated &= slotted;
+            }
+            p.command_gate = gated.then(|| prefilter.range_since(from));
+        }
+        out.prefilter = prefilter.build();
         out.policies = policies;
         out
     }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use crate::command::{CommandOutcome, CommandView};
+use crate::command::{CommandOutcome, CommandView, Prefilter};
 use crate::decision::ToolCall;
 
 use super::compile::{Checks, Cond, PathCond};
@@ -26,6 +26,7 @@ pub struct CallCtx<'a> {
     paths: OnceCell<Candidates>,
     now: OnceCell<Instant>,
     params: &'a Map<String, Value>,
+    prefilter: Option<&'a Prefilter>,
 }
 
 impl<'a> CallCtx<'a> {
@@ -39,13 +40,23 @@ impl<'a> CallCtx<'a> {
             paths: OnceCell::new(),
             now: OnceCell::new(),
             params: tool_param_source(call),
+            prefilter: None,
         }
+    }
+
+    /// Let the command view skip the rules of the engine that built `prefilter`
+    /// which cannot match this command (see [`Prefilter`]).
+    pub fn with_prefilter(mut self, prefilter: &'a Prefilter) -> Self {
+        self.prefilter = Some(prefilter);
+        self
     }
 
     /// The command analysis, built once.
     pub fn view(&self) -> &CommandView<'a> {
-        self.view
-            .get_or_init(|| CommandView::new(self.inputs.command))
+        self.view.get_or_init(|| match self.prefilter {
+            Some(p) => CommandView::with_prefilter(self.inputs.command, p),
+            None => CommandView::new(self.inputs.command),
+        })
     }
 
     /// Whether the command has been analysed already.
@@ -86,6 +97,9 @@ impl Cond {
 
 impl Checks {
     fn eval(&self, ctx: &CallCtx<'_>, restrictive: bool) -> RuleMatch {
+        if self.command_only {
+            return self.eval_command(ctx, restrictive);
+        }
         let call = ctx.call;
         if self.not_sessions.iter().any(|g| g.is_match(&call.session)) {
             return None;
@@ -145,6 +159,11 @@ impl Checks {
                 return None;
             }
         }
+        self.eval_command(ctx, restrictive)
+    }
+
+    /// The command keys, last (they are the costliest check).
+    fn eval_command(&self, ctx: &CallCtx<'_>, restrictive: bool) -> RuleMatch {
         let mut component = None;
         if let Some(cmd) = &self.command {
             if ctx.inputs.command.is_empty() {

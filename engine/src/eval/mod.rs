@@ -284,6 +284,13 @@ impl Engine {
         wall: Option<(i64, u32)>,
         grant: bool,
     ) -> Option<Pick<'e>> {
+        // Every rule needs its command keys: skip the policy when the command is
+        // empty or the prefilter rules all of them out.
+        if let Some(gate) = &policy.command_gate {
+            if ctx.inputs.command.is_empty() || !ctx.view().may_match_any(gate) {
+                return None;
+            }
+        }
         for rule in &policy.rules {
             if rule.expires_at.as_ref().is_some_and(|t| expired(t, wall)) {
                 continue;
@@ -431,7 +438,7 @@ impl Engine {
             Ok(i) => i,
             Err(why) => return Decision::early(Action::Deny, why).into(),
         };
-        let ctx = CallCtx::new(call, inputs, Some(&self.counter));
+        let ctx = CallCtx::new(call, inputs, Some(&self.counter)).with_prefilter(&c.prefilter);
         if let Some(t) = stamp {
             ctx.set_now(t);
         }

@@ -969,3 +969,61 @@ fn the_scope_list_can_be_omitted_without_changing_the_decision() {
         (full.action, full.message, full.matched_policies)
     );
 }
+
+/// The same engine with the literal prefilter (and with it every policy gate)
+/// switched off: every rule is evaluated.
+fn without_prefilter(yaml: &str) -> Engine {
+    let mut e = engine(yaml);
+    e.compiled.prefilter = crate::command::Prefilter::default();
+    for p in &mut e.compiled.policies {
+        p.command_gate = None;
+    }
+    e
+}
+
+fn assert_prefilter_keeps_every_decision(yaml: &str) {
+    let fast = engine(yaml);
+    let slow = without_prefilter(yaml);
+    let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/cases.jsonl");
+    let text = std::fs::read_to_string(cases).expect("cases.jsonl is readable");
+    let mut calls: Vec<ToolCall> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|c| {
+            let name = c["tool"].as_str()?.to_string();
+            Some(tool(&name, c["params"].clone()))
+        })
+        .collect();
+    for cmd in [
+        "git status",
+        "/bin/rm -fr /",
+        "RM -RF /",
+        "bash <<< 'rm -fr /'",
+        "cmd /c \"RD /S /Q C:\\\\\"",
+        "",
+        "   ",
+        "FOO=bar LD_PRELOAD=/tmp/x.so ls",
+        "ls && cat ~/.ssh/id_rsa",
+    ] {
+        calls.push(exec(cmd));
+    }
+    calls.push(tool("read", json!({"path": "/home/u/.ssh/id_rsa"})));
+    assert!(calls.len() > 300, "the corpus loaded");
+    for call in &calls {
+        assert_eq!(fast.evaluate(call), slow.evaluate(call), "{call:?}");
+    }
+}
+
+#[test]
+fn prefilter_and_policy_gates_keep_every_decision_of_our_standard_policy() {
+    assert_prefilter_keeps_every_decision(crate::STANDARD_POLICY);
+}
+
+#[test]
+fn prefilter_and_policy_gates_keep_every_decision_of_the_upstream_standard_policy() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/upstream-policies/standard.yaml"
+    );
+    assert_prefilter_keeps_every_decision(&std::fs::read_to_string(path).expect("readable"));
+}

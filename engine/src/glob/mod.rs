@@ -80,6 +80,27 @@ fn find_slashed(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|s| s + needle.len())
 }
 
+/// What every input a glob matches must contain, for prefilters that skip a glob
+/// without running it (the text is slashed: an input's `\\` counts as `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// The glob matches nothing at all.
+    Nothing,
+    /// No literal is required (e.g. `*` or `?[a-z]`).
+    Unknown,
+    /// Every match contains this (non-empty, slashed) substring.
+    Substring(String),
+}
+
+impl Requirement {
+    fn of(literal: Option<String>) -> Requirement {
+        match literal {
+            Some(l) if !l.is_empty() => Requirement::Substring(l),
+            _ => Requirement::Unknown,
+        }
+    }
+}
+
 /// How a [`Glob`] matches, decided once at compile time.
 #[derive(Debug, Clone)]
 enum Strategy {
@@ -133,6 +154,29 @@ impl Strategy {
         Nfa::compile(p, Flavor::GoMatch).map_or(Strategy::Never, Strategy::GoMatch)
     }
 
+    /// The substring every match needs (see [`Requirement`]).
+    fn requirement(&self) -> Requirement {
+        match self {
+            Strategy::Never => Requirement::Nothing,
+            Strategy::Everything => Requirement::Unknown,
+            Strategy::DoubleStar(nfa) | Strategy::GoMatch(nfa) => {
+                Requirement::of(nfa.longest_literal())
+            }
+            Strategy::Prefix { prefix, rest } => match rest.requirement() {
+                // Only the prefix test can match.
+                Requirement::Nothing => Requirement::of(Some(prefix.clone())),
+                // Both branches contain a literal run of the prefix.
+                Requirement::Substring(r) if prefix.contains(r.as_str()) => {
+                    Requirement::Substring(r)
+                }
+                _ => Requirement::Unknown,
+            },
+            Strategy::Pieces(pieces) => {
+                Requirement::of(pieces.iter().max_by_key(|p| p.len()).cloned())
+            }
+        }
+    }
+
     fn is_match(&self, input: &str) -> bool {
         match self {
             Strategy::Never => false,
@@ -163,39 +207,12 @@ impl Strategy {
 #[derive(Debug, Clone)]
 struct Compiled {
     first: Option<u8>,
-    /// For patterns that start with a wildcard: a literal every match contains.
+    /// For automaton patterns: a literal (two bytes or more) every match contains,
+    /// tested before running the automaton.
     needle: Option<String>,
     strategy: Strategy,
-}
-
-/// The longest literal run (two bytes or more) of a slashed pattern, skipping
-/// classes; a `**/` prefix is ignored because the retry drops it.
-fn longest_literal(p: &str) -> Option<String> {
-    let p = p.strip_prefix("**/").unwrap_or(p);
-    let (mut best, mut cur) = (String::new(), String::new());
-    let mut chars = p.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' | '?' | '[' => {
-                if cur.len() > best.len() {
-                    best = std::mem::take(&mut cur);
-                }
-                cur.clear();
-                if c == '[' {
-                    for k in chars.by_ref() {
-                        if k == ']' {
-                            break;
-                        }
-                    }
-                }
-            }
-            _ => cur.push(c),
-        }
-    }
-    if cur.len() > best.len() {
-        best = cur;
-    }
-    (best.len() >= 2).then_some(best)
+    /// What every match contains.
+    required: Requirement,
 }
 
 impl Compiled {
@@ -209,15 +226,20 @@ impl Compiled {
                 .map(|b| if b == b'\\' { b'/' } else { b })
                 .filter(|b| !matches!(b, b'*' | b'?' | b'[')),
         };
-        let needle = match strategy {
-            Strategy::DoubleStar(_) | Strategy::GoMatch(_) if first.is_none() => {
-                longest_literal(&pattern.replace('\\', "/"))
+        let required = strategy.requirement();
+        // A substring test is far cheaper than the automaton: run it first.
+        let needle = match (&strategy, &required) {
+            (Strategy::DoubleStar(_) | Strategy::GoMatch(_), Requirement::Substring(l))
+                if l.len() >= 2 =>
+            {
+                Some(l.clone())
             }
             _ => None,
         };
         Compiled {
             first,
             needle,
+            required,
             strategy,
         }
     }
@@ -277,6 +299,14 @@ impl Glob {
     /// pattern fixes one; callers may index patterns by it.
     pub fn first_byte(&self) -> Option<u8> {
         self.compiled.first
+    }
+    /// What every input this glob matches contains (for [`Glob::is_match`]).
+    pub fn requirement(&self) -> &Requirement {
+        &self.compiled.required
+    }
+    /// What every input [`Glob::is_match_lowercase`] accepts contains.
+    pub fn requirement_lowercase(&self) -> &Requirement {
+        &self.folded.as_deref().unwrap_or(&self.compiled).required
     }
     /// Match an already lower-cased input against the lower-cased pattern (the
     /// case-insensitive comparisons of the cmd.exe / PowerShell re-parses).

@@ -110,6 +110,29 @@ impl Nfa {
         })
     }
 
+    /// The longest run of literal characters that every match contains: runs before
+    /// the start of the `**/` retry are left out, since the retry skips them.
+    pub(crate) fn longest_literal(&self) -> Option<String> {
+        let from = self.retry_from.unwrap_or(0);
+        let mut best = String::new();
+        let mut cur = String::new();
+        for tok in self.toks.iter().skip(from) {
+            match tok {
+                Tok::Lit(c) => cur.push(*c),
+                _ => {
+                    if cur.len() > best.len() {
+                        best = std::mem::take(&mut cur);
+                    }
+                    cur.clear();
+                }
+            }
+        }
+        if cur.len() > best.len() {
+            best = cur;
+        }
+        (!best.is_empty()).then_some(best)
+    }
+
     /// Match an input given as code points. `input` is iterated at most twice.
     pub(crate) fn is_match<I>(&self, input: I) -> bool
     where

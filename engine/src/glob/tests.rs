@@ -184,16 +184,60 @@ fn domain_globs_fold_case_trim_and_drop_trailing_dot() {
 
 #[test]
 fn literal_prefilter_keeps_double_star_retry_matches() {
-    assert_eq!(
-        longest_literal("**/.aws/credentials").as_deref(),
-        Some(".aws/credentials")
-    );
-    assert_eq!(
-        longest_literal("**/etc/shadow*").as_deref(),
-        Some("etc/shadow")
-    );
-    assert_eq!(longest_literal("*[abc]x*"), None);
+    let req = |p: &str| Glob::new(p).requirement().clone();
+    let sub = |s: &str| Requirement::Substring(s.to_string());
+    assert_eq!(req("**/.aws/credentials"), sub(".aws/credentials"));
+    assert_eq!(req("**/etc/shadow*"), sub("etc/shadow"));
+    // A leading `*` makes the pieces plain text, brackets included.
+    assert_eq!(req("*[abc]x*"), sub("[abc]x"));
     assert!(g("**/.aws/credentials", ".aws/credentials"));
     assert!(g("**/etc/shadow*", "cat /etc/shadow"));
     assert!(g("**/.gnupg/**", "C:\\u\\.gnupg\\x"));
+}
+
+/// Whether `input` (slashed) contains what `req` says every match contains.
+fn satisfies(req: &Requirement, input: &str) -> bool {
+    match req {
+        Requirement::Nothing => false,
+        Requirement::Unknown => true,
+        Requirement::Substring(s) => input.replace('\\', "/").contains(s.as_str()),
+    }
+}
+
+#[test]
+fn requirement_is_the_longest_literal_a_match_needs() {
+    let req = |p: &str| Glob::new(p).requirement().clone();
+    let sub = |s: &str| Requirement::Substring(s.to_string());
+    assert_eq!(req("*"), Requirement::Unknown);
+    assert_eq!(req(""), Requirement::Nothing);
+    assert_eq!(req("*curl *| sh*"), sub("curl "));
+    assert_eq!(req("rm -r* /"), sub("rm -r"));
+    assert_eq!(req("git status*"), sub("git status"));
+    assert_eq!(req("**/.ssh/id_*"), sub(".ssh/id_"));
+    assert_eq!(req("dd **of=/dev/sd**"), sub("of=/dev/sd"));
+    assert_eq!(req("a\\b"), sub("a/b"));
+    assert_eq!(req("?[a-z]"), Requirement::Unknown);
+    assert_eq!(
+        Glob::new("IEX (IWR *").requirement_lowercase().clone(),
+        sub("iex (iwr ")
+    );
+}
+
+proptest::proptest! {
+    /// The prefilter skips a glob when its literal is absent: that must never hide
+    /// a real match, for any pattern shape.
+    #[test]
+    fn every_match_contains_the_required_literal(
+        pattern in "[ab/\\\\*?\\[\\]^-]{0,8}",
+        input in "[abAB/\\\\ -]{0,10}",
+    ) {
+        let g = Glob::new(&pattern);
+        if g.is_match(&input) {
+            proptest::prop_assert!(satisfies(g.requirement(), &input), "{pattern:?} {input:?}");
+        }
+        let lower = input.to_lowercase();
+        if g.is_match_lowercase(&lower) {
+            proptest::prop_assert!(satisfies(g.requirement_lowercase(), &lower));
+        }
+    }
 }

@@ -19,7 +19,8 @@
 //!
 //! Submodules: [`model`] (the structs), [`load`] (decoding), [`sources`] (merging),
 //! `fields` (checked value decoders), `locate` (positions), [`time`] (Go durations and
-//! RFC 3339), [`rewrite`] (removing consumed `once` rules from their file).
+//! RFC 3339), [`rewrite`] (removing consumed `once` rules from their file, adding the
+//! exact allow rules of `rampart allow`).
 
 use thiserror::Error;
 

@@ -262,20 +262,12 @@ pub fn add_command_allow(path: &Path, rule: &CommandAllow<'_>) -> Result<AllowAd
             policies.len() - 1
         }
     };
-    let rules = match policies[at].get_mut("rules") {
-        Some(r) if r.is_sequence() => r,
-        Some(r) if r.is_null() => {
-            *r = Value::Sequence(Vec::new());
-            r
-        }
-        _ => {
-            return Err(parse_err(format!(
-                "policy {:?} has no `rules` list",
-                rule.policy
-            )))
-        }
-    };
-    let rules = rules.as_sequence_mut().expect("checked to be a sequence");
+    let no_rules = || parse_err(format!("policy {:?} has no `rules` list", rule.policy));
+    let slot = policies[at].get_mut("rules").ok_or_else(no_rules)?;
+    if slot.is_null() {
+        *slot = Value::Sequence(Vec::new());
+    }
+    let rules = slot.as_sequence_mut().ok_or_else(no_rules)?;
     let present = rules.iter().any(|r| {
         r.get("action").and_then(Value::as_str) == Some("allow")
             && r.get("when")
