@@ -373,7 +373,6 @@ fn standard_policy_denies_tampering_with_rampart() {
 }
 
 #[test]
-#[ignore = "known gaps G1 in docs/RELIABILITY.md (policies/standard.yaml)"]
 fn standard_policy_denies_editors_units_and_token_commands() {
     let mut not_denied = Vec::new();
     for c in GAPS_EXEC {
