@@ -4,33 +4,9 @@ use std::path::{Path, PathBuf};
 
 use crate::glob::PathGlob;
 
-/// Go `path.Clean`: lexical cleanup of `.`, `..` and repeated slashes.
-pub fn clean(p: &str) -> String {
-    if p.is_empty() {
-        return ".".into();
-    }
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let body = parts.join("/");
-    match (rooted, body.is_empty()) {
-        (true, _) => format!("/{body}"),
-        (false, true) => ".".into(),
-        (false, false) => body,
-    }
-}
+/// Go `path.Clean`: lexical cleanup of `.`, `..` and repeated slashes (the same
+/// cleanup the canonical `rm` aliases use).
+pub use crate::shell::aliases::clean_path as clean;
 
 fn join(dir: &str, rel: &str) -> String {
     clean(&format!("{dir}/{rel}"))
