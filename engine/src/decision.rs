@@ -3,6 +3,22 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The reserved tool classes (spec §1.7): host-chosen names that must be spelled in
+/// lower case. The loader, the linter and the daemon's request validation share it.
+pub const RESERVED_TOOLS: [&str; 11] = [
+    "exec",
+    "read",
+    "write",
+    "edit",
+    "fetch",
+    "http",
+    "web_fetch",
+    "browser",
+    "mcp",
+    "mcp-dangerous",
+    "mcp-destructive",
+];
+
 /// What a policy decides for one tool call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -95,20 +95,7 @@ pub struct Finding {
     pub message: String,
 }
 
-/// The reserved, lower-case-only tool classes (spec §1.7).
-const RESERVED_TOOLS: &[&str] = &[
-    "exec",
-    "read",
-    "write",
-    "edit",
-    "fetch",
-    "http",
-    "web_fetch",
-    "browser",
-    "mcp",
-    "mcp-dangerous",
-    "mcp-destructive",
-];
+use crate::decision::RESERVED_TOOLS;
 
 /// Check one parsed policy file.
 ///

@@ -8,20 +8,7 @@
 use engine::ToolCall;
 use serde_json::{Map, Value};
 
-/// Reserved tool names: they must be spelled in lower case.
-const RESERVED: [&str; 11] = [
-    "exec",
-    "read",
-    "write",
-    "edit",
-    "fetch",
-    "http",
-    "web_fetch",
-    "browser",
-    "mcp",
-    "mcp-dangerous",
-    "mcp-destructive",
-];
+use engine::decision::RESERVED_TOOLS as RESERVED;
 
 /// A parsed preflight request.
 #[derive(Debug, Clone)]

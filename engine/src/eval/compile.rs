@@ -16,20 +16,7 @@ use crate::policy::{
 use super::paths::PathPattern;
 use super::response::ResponseRule;
 
-/// Tool classes that always get a precomputed scope list.
-pub const RESERVED_TOOLS: [&str; 11] = [
-    "exec",
-    "read",
-    "write",
-    "edit",
-    "fetch",
-    "http",
-    "web_fetch",
-    "browser",
-    "mcp",
-    "mcp-dangerous",
-    "mcp-destructive",
-];
+pub use crate::decision::RESERVED_TOOLS;
 
 /// A compiled `call_count`.
 #[derive(Debug, Clone)]
