@@ -238,7 +238,20 @@ fn doctor_reports_uncovered_and_setuid_processes_and_a_missing_daemon() {
     std::fs::copy(sleep, &suid).unwrap();
     std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).unwrap();
     let plain = Proc(Command::new(sleep).arg("30").spawn().unwrap());
-    let setuid = Proc(Command::new(&suid).arg("30").spawn().unwrap());
+    // Another test thread may be forking while the copy's write descriptor is still
+    // open (inherited until that child execs): exec then fails with ETXTBSY for a
+    // moment, so retry that one error.
+    let setuid = Proc(
+        (0..100)
+            .find_map(|_| match Command::new(&suid).arg("30").spawn() {
+                Err(e) if e.raw_os_error() == Some(libc_etxtbsy()) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    None
+                }
+                r => Some(r.unwrap()),
+            })
+            .expect("suid copy stayed busy"),
+    );
     std::thread::sleep(Duration::from_millis(200));
 
     let nowhere = tmp.path().join("no-daemon.sock");
@@ -309,4 +322,9 @@ fn doctor_checks_its_own_shell_for_the_preload_and_prints_for_humans() {
     ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }
+}
+
+/// `ETXTBSY` on Linux.
+fn libc_etxtbsy() -> i32 {
+    26
 }

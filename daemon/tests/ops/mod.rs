@@ -5,8 +5,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -33,28 +31,10 @@ pub fn rampart_preload() -> PathBuf {
     p
 }
 
-/// The preload library, built once per test process (release, its own workspace,
-/// where scripts/install.sh looks for it).
+/// The preload library, built once per test process by the end-to-end harness
+/// (release, its own workspace, where scripts/install.sh looks for it).
 pub fn hook_lib() -> &'static Path {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let root = workspace_root();
-        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--quiet", "--manifest-path"])
-            .arg(root.join("interceptor/hook/Cargo.toml"))
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .output()
-            .expect("run cargo to build librampart.so");
-        assert!(
-            out.status.success(),
-            "building librampart.so failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let lib = root.join("interceptor/hook/target/release/librampart.so");
-        assert!(lib.exists(), "{} missing after build", lib.display());
-        lib
-    })
+    e2e::hook_lib()
 }
 
 /// Output text of a finished command, for assertion messages.
