@@ -1,14 +1,18 @@
 //! Export sinks of the real daemon: `--syslog` (UDP, Unix datagram, TCP), `--cef`,
-//! `--cef-file`, the policy's `notify:` webhook, and sinks that never read or answer.
+//! `--cef-file`, the policy's `notify:` webhook over http and https (a test CA made
+//! here with rcgen, a rustls server), and sinks that never read or answer.
 //! All traffic goes to 127.0.0.1 or Unix sockets in a temp directory.
 
 mod support;
 
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -254,6 +258,43 @@ fn cef_file_gets_one_escaped_line_per_event() {
     assert!(verify(&d.audit).0);
 }
 
+/// Read one HTTP request; its (path, JSON body), or an error.
+fn read_request(s: &mut impl Read) -> Result<(String, Value), String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head_end, len) = loop {
+        let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed before a request".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap_or(0));
+            break (i + 4, len);
+        }
+    };
+    while buf.len() < head_end + len {
+        let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed inside the body".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    if !head.starts_with("POST ") {
+        return Err(format!("not a POST: {head}"));
+    }
+    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+    let body = serde_json::from_slice(&buf[head_end..head_end + len]).map_err(|e| e.to_string())?;
+    Ok((path, body))
+}
+
+const OK_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
 /// A tiny HTTP server: every request's (path, body) goes to the channel, answered 200.
 fn webhook_server() -> (u16, mpsc::Receiver<(String, Value)>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -263,45 +304,86 @@ fn webhook_server() -> (u16, mpsc::Receiver<(String, Value)>) {
         for s in l.incoming() {
             let Ok(mut s) = s else { break };
             let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head_end, len) = loop {
-                let n = s.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break (0, 0);
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
-                    let len = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap_or(0));
-                    break (i + 4, len);
-                }
-            };
-            if head_end == 0 {
+            let Ok(req) = read_request(&mut s) else {
                 continue;
-            }
-            while buf.len() < head_end + len {
-                let n = s.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-            assert!(head.starts_with("POST "), "{head}");
-            let body: Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            if tx.send((path, body)).is_err() {
+            };
+            let _ = s.write_all(OK_RESPONSE);
+            if tx.send(req).is_err() {
                 break;
             }
         }
     });
     (port, rx)
+}
+
+/// A test CA (certificate PEM, certificate, key).
+struct TestCa {
+    pem: String,
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+fn test_ca(name: &str) -> TestCa {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    let cert = p.self_signed(&key).unwrap();
+    TestCa {
+        pem: cert.pem(),
+        cert,
+        key,
+    }
+}
+
+/// What the HTTPS test server saw on one connection: (path, body), or its error.
+type Outcome = Result<(String, Value), String>;
+
+/// An HTTPS server on 127.0.0.1 whose certificate (for `names`) is issued by `ca`.
+/// Each connection's outcome goes to the channel: the request, or the TLS or HTTP
+/// error the server saw (a refused handshake shows up here).
+fn tls_webhook_server(ca: &TestCa, names: &[&str]) -> (u16, mpsc::Receiver<Outcome>) {
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let leaf = params.signed_by(&key, &ca.cert, &ca.key).unwrap();
+    let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone(), ca.cert.der().clone()];
+    let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let config = Arc::new(
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, private)
+            .unwrap(),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { break };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let conn = ServerConnection::new(Arc::clone(&config)).unwrap();
+            let mut tls = StreamOwned::new(conn, s);
+            let outcome = read_request(&mut tls);
+            if outcome.is_ok() {
+                let _ = tls.write_all(OK_RESPONSE);
+                let _ = tls.flush();
+            }
+            if tx.send(outcome).is_err() {
+                break;
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// Write a CA certificate to a PEM file in `dir`.
+fn ca_file(dir: &tempfile::TempDir, ca: &TestCa) -> String {
+    let path = dir.path().join("webhook-ca.pem");
+    std::fs::write(&path, &ca.pem).unwrap();
+    path.display().to_string()
 }
 
 #[test]
@@ -367,6 +449,222 @@ fn notify_slack_platform_posts_a_text_payload() {
         "{text}"
     );
     assert_eq!(body.as_object().unwrap().len(), 1);
+}
+
+/// The path part of a chat webhook URL is its credential.
+const HOOK_PATH: &str = "/services/T0000/B0000/PathSecretXYZ";
+
+#[test]
+fn notify_https_webhook_delivers_when_its_ca_is_trusted() {
+    let ca = test_ca("rampart test CA");
+    let (port, rx) = tls_webhook_server(&ca, &["127.0.0.1", "localhost"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = format!(
+        "{TEST_POLICY}notify:\n  url: https://127.0.0.1:{port}{HOOK_PATH}\n  platform: slack\n"
+    );
+    let d = Daemon::start_with(Opts {
+        policy: &policy,
+        args: vec!["--webhook-ca".into(), ca_file(&tmp, &ca)],
+        ..Opts::default()
+    });
+    assert_eq!(preflight_as(&d, "a", "s", "ls")["decision"], "allow");
+    let resp = preflight_as(&d, "agent-1", "sess-1", &deny_with_secret());
+    assert_eq!(resp["decision"], "deny");
+    let (path, body) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("an HTTPS POST")
+        .expect("a verified TLS session and a well-formed request");
+    assert_eq!(path, HOOK_PATH);
+    let text = body["text"].as_str().expect("slack text payload");
+    assert!(text.contains("denied exec"), "{text}");
+    assert!(
+        text.contains("API_KEY=[REDACTED]") && !text.contains(SECRET),
+        "{text}"
+    );
+    assert_eq!(
+        wait_counter(&d, "rampart_export_sent_total", "webhook", 1),
+        1
+    );
+    // A second notification uses a new connection with the same trust settings.
+    preflight_as(&d, "a", "s", "touch marker");
+    let (_, body) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a POST for ask")
+        .expect("a verified TLS session");
+    assert!(body["text"].as_str().unwrap().contains("needs approval"));
+    assert_eq!(
+        wait_counter(&d, "rampart_export_sent_total", "webhook", 2),
+        2
+    );
+    let m = metrics(&d);
+    assert_eq!(
+        counter(&m, "rampart_export_failed_total", "webhook"),
+        0,
+        "{m}"
+    );
+}
+
+/// Poll the daemon's log until it contains `needle` (10 s at most).
+fn wait_log(d: &Daemon, needle: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        let log = d.log_text();
+        if log.contains(needle) || t0.elapsed() > Duration::from_secs(10) {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Deny `n` times; every decision must come back (the failing webhook is not waited for).
+fn denies_keep_flowing(d: &Daemon, n: usize) {
+    let mut c = d.conn();
+    for _ in 0..n {
+        let r = c.preflight("rm -f marker", &[]);
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        assert_eq!(v["decision"], "deny", "{v}");
+        assert!(v["audit_id"].is_string(), "{v}");
+    }
+}
+
+#[test]
+fn notify_https_webhook_refuses_a_certificate_the_system_store_does_not_trust() {
+    let ca = test_ca("untrusted test CA");
+    let (port, rx) = tls_webhook_server(&ca, &["127.0.0.1"]);
+    let policy = format!("{TEST_POLICY}notify:\n  url: https://127.0.0.1:{port}{HOOK_PATH}\n");
+    // No --webhook-ca: the system trust store, which does not hold the test CA.
+    let d = Daemon::start_with(Opts {
+        policy: &policy,
+        ..Opts::default()
+    });
+    preflight_as(&d, "a", "s", &deny_with_secret());
+    assert!(wait_counter(&d, "rampart_export_failed_total", "webhook", 1) >= 1);
+    let log = wait_log(&d, "rampart: export webhook: POST https://");
+    // The daemon inherits this environment, so it sees the same system store.
+    if rustls_native_certs::load_native_certs().certs.is_empty() {
+        // A machine without a CA bundle: nothing to trust, no connection at all.
+        assert!(
+            log.contains("TLS setup: no certificate in the system trust store"),
+            "{log}"
+        );
+    } else {
+        // The server saw a handshake the client aborted, never a request.
+        let seen = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a TLS attempt");
+        assert!(
+            seen.is_err(),
+            "request delivered despite an untrusted CA: {seen:?}"
+        );
+        assert!(
+            log.contains(&format!(
+                "rampart: export webhook: POST https://127.0.0.1:{port}/…: \
+                 TLS: invalid peer certificate: UnknownIssuer"
+            )),
+            "{log}"
+        );
+    }
+    assert!(!log.contains("PathSecretXYZ"), "webhook path logged: {log}");
+    assert!(!log.contains(SECRET), "{log}");
+
+    // Decisions keep flowing while every notification fails.
+    denies_keep_flowing(&d, 20);
+    assert!(wait_counter(&d, "rampart_export_failed_total", "webhook", 21) >= 2);
+    let m = metrics(&d);
+    assert_eq!(
+        counter(&m, "rampart_export_sent_total", "webhook"),
+        0,
+        "{m}"
+    );
+    assert!(m.contains("rampart_audit_events_total 21"), "{m}");
+    while let Ok(seen) = rx.recv_timeout(Duration::from_millis(200)) {
+        assert!(seen.is_err(), "request delivered: {seen:?}");
+    }
+}
+
+#[test]
+fn notify_https_webhook_with_a_private_ca_still_checks_the_host_name() {
+    let ca = test_ca("rampart test CA");
+    // Issued by the trusted CA, but for another name than the URL's 127.0.0.1.
+    let (port, rx) = tls_webhook_server(&ca, &["hooks.example.test"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = format!("{TEST_POLICY}notify:\n  url: https://127.0.0.1:{port}/hook\n");
+    let d = Daemon::start_with(Opts {
+        policy: &policy,
+        args: vec!["--webhook-ca".into(), ca_file(&tmp, &ca)],
+        ..Opts::default()
+    });
+    denies_keep_flowing(&d, 3);
+    let seen = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a TLS attempt");
+    assert!(
+        seen.is_err(),
+        "delivered to a host the certificate does not name: {seen:?}"
+    );
+    assert!(wait_counter(&d, "rampart_export_failed_total", "webhook", 3) >= 1);
+    let log = wait_log(&d, "TLS: invalid peer certificate");
+    assert!(
+        log.contains("TLS: invalid peer certificate: certificate not valid for name"),
+        "{log}"
+    );
+    assert_eq!(
+        counter(&metrics(&d), "rampart_export_sent_total", "webhook"),
+        0
+    );
+}
+
+#[test]
+fn notify_https_webhook_trusts_only_the_given_ca_file() {
+    // --webhook-ca replaces the system store: a server from another CA is refused.
+    let trusted = test_ca("trusted test CA");
+    let other = test_ca("other test CA");
+    let (port, rx) = tls_webhook_server(&other, &["127.0.0.1"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = format!("{TEST_POLICY}notify:\n  url: https://127.0.0.1:{port}/hook\n");
+    let d = Daemon::start_with(Opts {
+        policy: &policy,
+        args: vec!["--webhook-ca".into(), ca_file(&tmp, &trusted)],
+        ..Opts::default()
+    });
+    denies_keep_flowing(&d, 2);
+    let seen = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a TLS attempt");
+    assert!(seen.is_err(), "delivered under an untrusted CA: {seen:?}");
+    assert!(wait_counter(&d, "rampart_export_failed_total", "webhook", 2) >= 1);
+    let log = wait_log(&d, "UnknownIssuer");
+    assert!(
+        log.contains("TLS: invalid peer certificate: UnknownIssuer"),
+        "{log}"
+    );
+}
+
+#[test]
+fn webhook_ca_file_without_certificates_stops_the_daemon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("not-a-ca.pem");
+    std::fs::write(&bad, "hello\n").unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["serve", "--webhook-ca"])
+        .arg(&bad)
+        .arg("--socket")
+        .arg(tmp.path().join("s.sock"))
+        .arg("--audit-dir")
+        .arg(tmp.path().join("audit"))
+        .arg("--token-file")
+        .arg(tmp.path().join("token"))
+        .env_remove("RAMPART_TOKEN")
+        .env("HOME", tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--webhook-ca") && err.contains("no PEM certificate"),
+        "{err}"
+    );
 }
 
 #[test]

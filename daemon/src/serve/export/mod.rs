@@ -12,7 +12,8 @@
 //!
 //! - [`syslog`]: `--syslog udp://HOST:PORT | tcp://HOST:PORT | unix:///dev/log | /path`;
 //! - [`cef`]: `--cef` (syslog messages in CEF) and `--cef-file PATH`;
-//! - [`webhook`]: `notify: {url, platform, on}` from the policy (http:// only).
+//! - [`webhook`]: `notify: {url, platform, on}` from the policy (`http://` or
+//!   `https://`; `--webhook-ca FILE` for a private CA).
 //!
 //! Events still queued when the daemon exits are not delivered (best effort); the
 //! audit log remains the record.
@@ -58,6 +59,11 @@ pub struct ExportArgs {
     /// or removed, so rename-style log rotation works).
     #[arg(long = "cef-file", value_name = "PATH")]
     pub cef_file: Option<PathBuf>,
+    /// Verify `https://` notify webhooks against only the CA certificates in this PEM
+    /// file (a private CA), instead of the system trust store. Read at start-up; an
+    /// unreadable file or one without certificates stops the daemon.
+    #[arg(long = "webhook-ca", value_name = "FILE")]
+    pub webhook_ca: Option<PathBuf>,
     /// Capacity of each export queue (events); tests make it small.
     #[arg(long = "export-queue", value_name = "N", default_value_t = DEFAULT_QUEUE, hide = true)]
     pub export_queue: usize,
@@ -75,6 +81,9 @@ pub enum ExportError {
     /// An empty `--cef-file` path.
     #[error("--cef-file needs a file path")]
     EmptyCefFile,
+    /// `--webhook-ca` unusable.
+    #[error(transparent)]
+    WebhookCa(#[from] webhook::TrustError),
 }
 
 impl ExportArgs {
@@ -89,6 +98,9 @@ impl ExportArgs {
             .is_some_and(|p| p.as_os_str().is_empty())
         {
             return Err(ExportError::EmptyCefFile);
+        }
+        if let Some(path) = &self.webhook_ca {
+            webhook::Trust::CaFile(path.clone()).client_config()?;
         }
         Ok(())
     }
@@ -315,7 +327,25 @@ pub fn install(state: &Arc<AppState>, args: &ExportArgs) {
             move |rx, c| cef::run_file(path, rx, c),
         )
     });
-    let Some(webhook) = spawn_sink("webhook", cap, &counters, |m| &m.webhook, webhook::run) else {
+    // The system store is read on the first https:// POST (most setups never need
+    // it); a --webhook-ca file (checked by `validate`) is read now.
+    let mut client = webhook::Client::new(
+        args.webhook_ca
+            .clone()
+            .map_or(webhook::Trust::System, webhook::Trust::CaFile),
+    );
+    if args.webhook_ca.is_some() {
+        if let Err(e) = client.preload() {
+            eprintln!("rampart: export webhook: {e}");
+        }
+    }
+    let Some(webhook) = spawn_sink(
+        "webhook",
+        cap,
+        &counters,
+        |m| &m.webhook,
+        move |rx, c| webhook::run(client, rx, c),
+    ) else {
         return;
     };
     let weak: Weak<AppState> = Arc::downgrade(state);
@@ -430,6 +460,7 @@ mod tests {
             syslog_facility: syslog::Facility::Auth,
             cef: true,
             cef_file: None,
+            webhook_ca: None,
             export_queue: DEFAULT_QUEUE,
         };
         assert!(matches!(
