@@ -1,9 +1,24 @@
 //! Builds the C shim (variadic `execl*`, the TLS reentrancy flag) and sets
-//! the link flags of librampart.so:
+//! the link flags of librampart.
+//!
+//! Linux (`librampart.so`):
 //! * the shim archive linked whole, its three exec symbols exported through
 //!   an extra version script (rustc's own script hides every C symbol);
 //! * `-z now` (no lazy PLT binding: lazy binding would run the dynamic
-//!   resolver inside fork/vfork children) and `-z relro`.
+//!   resolver inside fork/vfork children) and `-z relro`;
+//! * `-nostartfiles`: the C runtime's start files only add `_init`/`_fini`
+//!   and C++/TM-clone/profiling hooks (four undefined weak symbols the loader
+//!   looks up in every process) that a no_std library without destructors
+//!   never uses; the constructor is an `.init_array` entry.
+//!
+//! macOS (`librampart.dylib`): the shim archive force-loaded (its
+//! `__interpose` entries must not be dropped) and `-bind_at_load` (the
+//! `-z now` equivalent). When cross-checking for macOS from a machine with
+//! no Apple C toolchain (`cargo check --target x86_64-apple-darwin` on
+//! Linux: the host `cc` rejects `-arch`), the C compile is skipped with a
+//! warning: type-checking the Rust code needs no C object, and a real link
+//! could not happen there anyway. A macOS host, or a `CC_<target>` /
+//! `TARGET_CC` cross compiler, compiles it as usual.
 
 use std::env;
 use std::path::PathBuf;
@@ -16,6 +31,16 @@ fn main() {
     let map = manifest.join("exports.map");
     println!("cargo:rerun-if-changed={}", shim.display());
     println!("cargo:rerun-if-changed={}", map.display());
+    let target = env::var("TARGET").unwrap_or_default();
+    let macos = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "macos");
+
+    if macos && !have_apple_cc(&target) {
+        println!(
+            "cargo:warning=no Apple C toolchain for {target}: shim.c not compiled \
+             (enough for `cargo check`; build on macOS to link librampart.dylib)"
+        );
+        return;
+    }
 
     cc::Build::new()
         .file(&shim)
@@ -28,6 +53,14 @@ fn main() {
         .compile("rampartshim");
 
     let archive = out.join("librampartshim.a");
+    if macos {
+        println!(
+            "cargo:rustc-cdylib-link-arg=-Wl,-force_load,{}",
+            archive.display()
+        );
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-bind_at_load");
+        return;
+    }
     println!("cargo:rustc-cdylib-link-arg=-Wl,--whole-archive");
     println!("cargo:rustc-cdylib-link-arg={}", archive.display());
     println!("cargo:rustc-cdylib-link-arg=-Wl,--no-whole-archive");
@@ -38,4 +71,26 @@ fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,now");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,relro");
     println!("cargo:rustc-cdylib-link-arg=-Wl,--as-needed");
+    println!("cargo:rustc-cdylib-link-arg=-nostartfiles");
+}
+
+/// True when a C compiler for the Apple `target` is available: building on
+/// a macOS host, or a cross compiler named by `CC_<target>` / `TARGET_CC`
+/// (the variables the `cc` crate reads).
+fn have_apple_cc(target: &str) -> bool {
+    let host = env::var("HOST").unwrap_or_default();
+    if host.contains("apple") {
+        return true;
+    }
+    let underscored = target.replace('-', "_");
+    [
+        format!("CC_{target}"),
+        format!("CC_{underscored}"),
+        "TARGET_CC".to_owned(),
+    ]
+    .iter()
+    .any(|v| {
+        println!("cargo:rerun-if-env-changed={v}");
+        env::var_os(v).is_some_and(|s| !s.is_empty())
+    })
 }

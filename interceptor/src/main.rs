@@ -19,10 +19,11 @@
 //!    (removing `RAMPART_URL`, so the socket is what the library uses), prints
 //!    one line saying what protects the command, and execs it.
 //!
-//! macOS (untested): `DYLD_INSERT_LIBRARIES` with `librampart.dylib` instead of
-//! `LD_PRELOAD`. The hook library itself is Linux-only today; on macOS it would
-//! need an `__interpose` table instead of symbol preemption, and System
-//! Integrity Protection strips the variable for protected binaries (`/bin/sh`).
+//! macOS (built and type-checked, untested): `DYLD_INSERT_LIBRARIES` with
+//! `librampart.dylib` instead of `LD_PRELOAD`; the library installs its hooks
+//! through a dyld `__interpose` table. System Integrity Protection strips the
+//! variable for protected binaries (`/bin/sh`) and hardened-runtime programs
+//! ignore it (interceptor/README.md, "macOS").
 #![forbid(unsafe_code)]
 
 use std::ffi::{OsStr, OsString};

@@ -538,6 +538,50 @@ fn snapshot_keeps_control_variables_and_puts_our_library_first() {
 }
 
 #[test]
+fn snapshot_refill_forgets_the_previous_environment() {
+    let mut s = snapshot(&[
+        "LD_PRELOAD=/x/other.so",
+        "RAMPART_SOCKET=/first",
+        "RAMPART_DEBUG=1",
+    ]);
+    let env: Vec<&[u8]> = vec![b"RAMPART_SOCKET=/second"];
+    s.fill(
+        env.iter().copied(),
+        b"/lib/librampart.so",
+        |_| false,
+        b"preload-2",
+    );
+    assert!(s.is_complete());
+    let entries: Vec<String> = s.rampart_entries().map(text).collect();
+    assert_eq!(
+        entries,
+        ["RAMPART_SOCKET=/second", "RAMPART_SESSION=preload-2"]
+    );
+    assert_eq!(text(s.preload_entry()), "LD_PRELOAD=/lib/librampart.so");
+    assert_eq!(s.preload_entry_nul(), b"LD_PRELOAD=/lib/librampart.so\0");
+}
+
+#[test]
+fn snapshot_preload_entry_matches_the_writer_and_has_a_size_limit() {
+    // Built in place at load; must equal what the per-exec writer produces.
+    let startup = "/a.so ./librampart.so:/b.so";
+    let s = snapshot(&[&format!("LD_PRELOAD={startup}")]);
+    let mut store = vec![0u8; 256];
+    let mut b = Buf::new(&mut store);
+    s.write_preload_entry(&mut b, Some(startup.as_bytes()));
+    assert_eq!(text(s.preload_entry()), text(b.as_bytes()));
+    assert_eq!(
+        text(s.preload_entry()),
+        "LD_PRELOAD=/lib/librampart.so:/a.so:/b.so"
+    );
+    // "LD_PRELOAD=" + ours (18) + ":" + extra: 4096 bytes fit, 4097 do not.
+    let extra = |len: usize| format!("LD_PRELOAD=/{}", "x".repeat(len - 1));
+    let fits = 4096 - "LD_PRELOAD=/lib/librampart.so:".len();
+    assert!(snapshot(&[&extra(fits)]).is_complete());
+    assert!(!snapshot(&[&extra(fits + 1)]).is_complete());
+}
+
+#[test]
 fn intact_environment_detection() {
     let s = snapshot(&["LD_PRELOAD=/lib/librampart.so", "RAMPART_SOCKET=/s"]);
     let ok = |env: &[&str]| s.env_is_intact(env.iter().map(|e| e.as_bytes()));

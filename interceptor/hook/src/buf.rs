@@ -167,6 +167,7 @@ pub fn utf8_boundary(text: &[u8], end: usize) -> usize {
 }
 
 /// Copies `src` into `dst`, returning how many bytes fit.
+#[cfg_attr(target_os = "macos", allow(dead_code))] // used by the Linux-only execveat
 pub fn copy_into(dst: &mut [u8], src: &[u8]) -> usize {
     let n = dst.len().min(src.len());
     if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {

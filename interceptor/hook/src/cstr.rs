@@ -6,10 +6,44 @@
 
 use core::ffi::{c_char, c_int};
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 
+use crate::sys;
+
+#[cfg(not(target_os = "macos"))]
 extern "C" {
     /// The process environment (POSIX).
     static mut environ: *const *const c_char;
+}
+
+#[cfg(target_os = "macos")]
+extern "C" {
+    /// Where the environment pointer lives: a dylib cannot link `environ`
+    /// directly on macOS (only the main program can).
+    fn _NSGetEnviron() -> *mut *const *const c_char;
+}
+
+/// The current value of the `environ` pointer.
+fn environ_ptr() -> *const *const c_char {
+    #[cfg(not(target_os = "macos"))]
+    // SAFETY: reading the pointer value of libc's `environ` variable.
+    let p = unsafe { core::ptr::addr_of!(environ).read() };
+    #[cfg(target_os = "macos")]
+    // SAFETY: _NSGetEnviron has no preconditions and returns the address of
+    // the process's environment pointer, valid for the process's lifetime.
+    let p = unsafe { *_NSGetEnviron() };
+    p
+}
+
+/// The calling thread's errno location.
+fn errno_ptr() -> *mut c_int {
+    #[cfg(not(target_os = "macos"))]
+    // SAFETY: __errno_location has no preconditions.
+    let p = unsafe { libc::__errno_location() };
+    #[cfg(target_os = "macos")]
+    // SAFETY: __error has no preconditions.
+    let p = unsafe { libc::__error() };
+    p
 }
 
 /// Longest path the stack helpers handle (PATH_MAX).
@@ -93,14 +127,51 @@ impl<'a> Iterator for CStrIter<'a> {
     }
 }
 
+/// Builds a NULL-terminated pointer array (an `argv` or `envp`) in slots
+/// that need not be initialised: [`PtrArray::finish`] returns a pointer
+/// whose readers stop at the NULL, inside the written part.
+pub struct PtrArray<'s> {
+    slots: &'s mut [MaybeUninit<*const c_char>],
+    n: usize,
+}
+
+impl<'s> PtrArray<'s> {
+    /// An empty array over `slots`.
+    pub fn new(slots: &'s mut [MaybeUninit<*const c_char>]) -> Self {
+        PtrArray { slots, n: 0 }
+    }
+
+    /// Appends `p`. The last slot is kept for the terminator: a push that
+    /// would take it is dropped (callers size `slots` for every push; this
+    /// only matters if the source grew meanwhile, e.g. a concurrent setenv).
+    pub fn push(&mut self, p: *const c_char) {
+        if self.n + 1 < self.slots.len() {
+            if let Some(s) = self.slots.get_mut(self.n) {
+                *s = MaybeUninit::new(p);
+                self.n += 1;
+            }
+        }
+    }
+
+    /// Writes the NULL terminator and returns the array (null when there
+    /// were no slots at all). Valid while the slots are borrowed.
+    pub fn finish(self) -> *const *const c_char {
+        match self.slots.get_mut(self.n) {
+            Some(s) => {
+                *s = MaybeUninit::new(core::ptr::null());
+                self.slots.as_ptr().cast()
+            }
+            None => core::ptr::null(),
+        }
+    }
+}
+
 /// The current `environ` array.
 pub fn environ_array() -> CStrArray<'static> {
-    // SAFETY: reading the pointer value of `environ`; libc keeps it a valid
-    // NULL-terminated array (or null). Strings may be changed by setenv in
-    // other threads, the same hazard libc's own execvp accepts.
-    let p = unsafe { core::ptr::addr_of!(environ).read() };
-    // SAFETY: see above.
-    unsafe { CStrArray::new(p) }
+    // SAFETY: libc keeps `environ` a valid NULL-terminated array (or null).
+    // Strings may be changed by setenv in other threads, the same hazard
+    // libc's own execvp accepts.
+    unsafe { CStrArray::new(environ_ptr()) }
 }
 
 /// The value of `name` in `env`.
@@ -112,26 +183,33 @@ pub fn lookup<'a>(env: CStrArray<'a>, name: &[u8]) -> Option<&'a [u8]> {
 
 /// The calling thread's errno.
 pub fn errno() -> c_int {
-    // SAFETY: __errno_location always returns a valid pointer for this thread.
-    unsafe { *libc::__errno_location() }
+    // SAFETY: the errno location is always a valid pointer for this thread.
+    unsafe { *errno_ptr() }
 }
 
 /// Sets the calling thread's errno.
 pub fn set_errno(v: c_int) {
-    // SAFETY: __errno_location always returns a valid pointer for this thread.
-    unsafe { *libc::__errno_location() = v }
+    // SAFETY: the errno location is always a valid pointer for this thread.
+    unsafe { *errno_ptr() = v }
 }
 
 /// Calls `f` with `s` copied to a NUL-terminated stack buffer; `None` when
 /// `s` is too long or contains a NUL.
 pub fn with_cstr<R>(s: &[u8], f: impl FnOnce(*const c_char) -> R) -> Option<R> {
-    let mut buf = [0u8; PATH_MAX + 1];
-    if s.contains(&0) {
+    // Not zero-filled: this runs for every PATH candidate of every exec, and
+    // only the copied bytes plus the NUL are ever read.
+    let mut buf = MaybeUninit::<[u8; PATH_MAX + 1]>::uninit();
+    if s.len() > PATH_MAX || s.contains(&0) {
         return None;
     }
-    buf.get_mut(..s.len())?.copy_from_slice(s);
-    *buf.get_mut(s.len())? = 0;
-    Some(f(buf.as_ptr().cast()))
+    let p = buf.as_mut_ptr().cast::<u8>();
+    // SAFETY: `s.len() + 1 <= PATH_MAX + 1` bytes are written inside `buf`,
+    // from a slice that cannot overlap our fresh stack buffer.
+    unsafe {
+        core::ptr::copy_nonoverlapping(s.as_ptr(), p, s.len());
+        p.add(s.len()).write(0);
+    }
+    Some(f(p.cast_const().cast()))
 }
 
 /// `stat(path)`, or the errno.
@@ -140,7 +218,7 @@ pub fn stat(path: &[u8]) -> Result<libc::stat, c_int> {
         // SAFETY: all-zero bytes are a valid `struct stat`.
         let mut st: libc::stat = unsafe { core::mem::zeroed() };
         // SAFETY: `p` is NUL-terminated, `st` is a valid out-pointer.
-        let r = unsafe { libc::stat(p, &mut st) };
+        let r = unsafe { sys::stat(p, &mut st) };
         if r == 0 {
             Ok(st)
         } else {
@@ -155,7 +233,7 @@ pub fn is_executable_file(path: &[u8]) -> bool {
     match stat(path) {
         Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
             // SAFETY: `p` is NUL-terminated.
-            with_cstr(path, |p| unsafe { libc::access(p, libc::X_OK) } == 0).unwrap_or(false)
+            with_cstr(path, |p| unsafe { sys::access(p, libc::X_OK) } == 0).unwrap_or(false)
         }
         _ => false,
     }
@@ -172,21 +250,25 @@ pub fn certainly_missing(path: &[u8]) -> bool {
     matches!(stat(path), Err(libc::ENOENT | libc::ENOTDIR))
 }
 
-/// Writes the working directory into `buf`; returns its length.
-pub fn getcwd(buf: &mut [u8]) -> Option<usize> {
-    // SAFETY: `buf` is writable for `buf.len()` bytes; getcwd NUL-terminates.
-    let r = unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) };
-    if r.is_null() {
+/// The working directory, written into `buf` (which need not be
+/// initialised: nothing past the directory's NUL is read).
+pub fn getcwd(buf: &mut MaybeUninit<[u8; PATH_MAX]>) -> Option<&[u8]> {
+    let p = buf.as_mut_ptr().cast::<u8>();
+    // SAFETY: `buf` is writable for PATH_MAX bytes.
+    if !unsafe { sys::getcwd(p.cast(), PATH_MAX) } {
         return None;
     }
-    buf.iter().position(|b| *b == 0)
+    // SAFETY: on success getcwd wrote a NUL-terminated string into `buf`,
+    // which stays borrowed (and unmodified) for the returned lifetime.
+    unsafe { bytes(p.cast_const().cast()) }
 }
 
 /// `readlink(path)` into `buf`; returns the length.
+#[cfg(not(target_os = "macos"))]
 pub fn readlink(path: &[u8], buf: &mut [u8]) -> Option<usize> {
     with_cstr(path, |p| {
         // SAFETY: `p` is NUL-terminated and `buf` is writable for its length.
-        let n = unsafe { libc::readlink(p, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe { sys::readlink(p, buf.as_mut_ptr().cast(), buf.len()) };
         usize::try_from(n).ok().filter(|n| *n < buf.len())
     })
     .flatten()
@@ -194,14 +276,12 @@ pub fn readlink(path: &[u8], buf: &mut [u8]) -> Option<usize> {
 
 /// The process id.
 pub fn getpid() -> i32 {
-    // SAFETY: getpid has no preconditions.
-    unsafe { libc::getpid() }
+    sys::getpid()
 }
 
 /// The parent process id.
 pub fn getppid() -> i32 {
-    // SAFETY: getppid has no preconditions.
-    unsafe { libc::getppid() }
+    sys::getppid()
 }
 
 /// Writes `bytes` to stderr, retrying on EINTR and short writes.
@@ -209,7 +289,7 @@ pub fn write_stderr(bytes: &[u8]) {
     let mut rest = bytes;
     while !rest.is_empty() {
         // SAFETY: `rest` is a valid readable slice.
-        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        let n = unsafe { sys::write(2, rest.as_ptr().cast(), rest.len()) };
         match usize::try_from(n) {
             Ok(0) => return,
             Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
@@ -217,4 +297,10 @@ pub fn write_stderr(bytes: &[u8]) {
             Err(_) => return,
         }
     }
+}
+
+/// `(st_dev, st_ino)` as `u64`s (`dev_t` is signed 32-bit on macOS).
+#[allow(clippy::unnecessary_cast)]
+pub fn file_id(st: &libc::stat) -> (u64, u64) {
+    (st.st_dev as u64, st.st_ino as u64)
 }

@@ -12,6 +12,8 @@
 //!   first, the caller's co-resident preloads kept in their order; when the
 //!   caller has no `LD_PRELOAD` at all, the startup value is used.
 //!
+//! On macOS the variable is `DYLD_INSERT_LIBRARIES` instead ([`PRELOAD_VAR`]).
+//!
 //! This module holds the pure parts over byte slices: the snapshot storage,
 //! entry classification, the merged `LD_PRELOAD` value, the "is `environ`
 //! still intact" test and the shell prologue used when `system`/`popen` run
@@ -24,6 +26,9 @@ use crate::command::write_word;
 pub const MAX_ENTRIES: usize = 48;
 const MAX_ALIASES: usize = 8;
 const STORE: usize = 16 * 1024;
+/// Longest trusted preload entry (`NAME=value`), the size of the buffers
+/// the hooks rebuild it in.
+const PRELOAD_ENTRY_MAX: usize = 4096;
 
 #[derive(Clone, Copy, Default)]
 struct Span {
@@ -55,9 +60,31 @@ pub enum EnvKind<'a> {
     Other,
 }
 
+/// The variable that makes the loader insert our library: `LD_PRELOAD`, or
+/// `DYLD_INSERT_LIBRARIES` on macOS (dyld's equivalent).
+#[cfg(not(target_os = "macos"))]
+pub const PRELOAD_VAR: &[u8] = b"LD_PRELOAD";
+/// The variable that makes the loader insert our library: `LD_PRELOAD`, or
+/// `DYLD_INSERT_LIBRARIES` on macOS (dyld's equivalent).
+#[cfg(target_os = "macos")]
+pub const PRELOAD_VAR: &[u8] = b"DYLD_INSERT_LIBRARIES";
+
+/// Separators of the preload list: glibc accepts `:` and blanks, dyld only `:`.
+#[cfg(not(target_os = "macos"))]
+fn is_preload_separator(b: u8) -> bool {
+    b == b':' || b == b' ' || b == b'\t'
+}
+#[cfg(target_os = "macos")]
+fn is_preload_separator(b: u8) -> bool {
+    b == b':'
+}
+
 /// Classifies one `NAME=VALUE` entry.
 pub fn classify(entry: &[u8]) -> EnvKind<'_> {
-    if let Some(v) = entry.strip_prefix(b"LD_PRELOAD=") {
+    let preload = entry
+        .strip_prefix(PRELOAD_VAR)
+        .and_then(|rest| rest.strip_prefix(b"="));
+    if let Some(v) = preload {
         EnvKind::Preload(v)
     } else if entry.starts_with(b"RAMPART_") {
         EnvKind::Rampart
@@ -69,7 +96,7 @@ pub fn classify(entry: &[u8]) -> EnvKind<'_> {
 /// The items of an `LD_PRELOAD` value (separated by `:` or blanks).
 pub fn preload_items(value: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
     value
-        .split(|b| *b == b':' || *b == b' ' || *b == b'\t')
+        .split(|b| is_preload_separator(*b))
         .filter(|i| !i.is_empty())
 }
 
@@ -96,7 +123,7 @@ impl Snapshot {
         I: Iterator<Item = &'e [u8]> + Clone,
         F: Fn(&[u8]) -> bool,
     {
-        *self = Snapshot::EMPTY;
+        self.clear();
         let mut ok = true;
         ok &= self.push_span(ourlib).map(|s| self.ourlib = s).is_some();
         let mut startup_preload: Option<&[u8]> = None;
@@ -133,16 +160,44 @@ impl Snapshot {
                 }
             }
         }
-        // The trusted LD_PRELOAD: ours first, then the startup extras.
-        let mut tmp = [0u8; 4096];
-        let mut b = Buf::new(&mut tmp);
-        self.write_preload_entry(&mut b, startup_preload);
-        ok &= !b.overflowed();
-        match self.push_span(b.as_bytes()) {
-            Some(s) => self.preload = s,
-            None => ok = false,
+        // The trusted LD_PRELOAD: ours first, then the startup extras
+        // (what `write_preload_entry` writes), built in place.
+        let start = self.used;
+        let mut fits = self.append(PRELOAD_VAR) && self.append(b"=") && self.append(ourlib);
+        for item in startup_preload.map(preload_items).into_iter().flatten() {
+            if !self.is_ourlib(item) {
+                fits = fits && self.append(b":") && self.append(item);
+            }
         }
-        self.complete = ok;
+        let len = self.used - start;
+        fits = fits && len <= PRELOAD_ENTRY_MAX && self.append(b"\0");
+        self.preload = Span { start, len };
+        self.complete = ok && fits;
+    }
+
+    /// Appends `bytes` to the store; false when they do not fit.
+    fn append(&mut self, bytes: &[u8]) -> bool {
+        let Some(end) = self.used.checked_add(bytes.len()) else {
+            return false;
+        };
+        let Some(dst) = self.store.get_mut(self.used..end) else {
+            return false;
+        };
+        dst.copy_from_slice(bytes);
+        self.used = end;
+        true
+    }
+
+    /// Forgets everything stored. Only the bookkeeping is cleared: bytes of
+    /// `store` past `used` are never read, and leaving them alone spares a
+    /// 16 KiB write (and its page faults) at every program start.
+    pub fn clear(&mut self) {
+        self.used = 0;
+        self.n = 0;
+        self.preload = Span::default();
+        self.ourlib = Span::default();
+        self.n_aliases = 0;
+        self.complete = false;
     }
 
     /// False when something did not fit; callers treat that as a local
@@ -248,7 +303,8 @@ impl Snapshot {
 
     /// Writes `LD_PRELOAD=<ours>[:<other items of caller_value>]`.
     pub fn write_preload_entry<S: Sink>(&self, out: &mut S, caller_value: Option<&[u8]>) {
-        out.put(b"LD_PRELOAD=");
+        out.put(PRELOAD_VAR);
+        out.put_byte(b'=');
         out.put(self.ourlib());
         for item in caller_value.map(preload_items).into_iter().flatten() {
             if !self.is_ourlib(item) {
@@ -326,7 +382,10 @@ impl Snapshot {
         let mut b = Buf::new(&mut tmp);
         self.write_preload_entry(
             &mut b,
-            caller_preload.or_else(|| self.preload_entry().strip_prefix(b"LD_PRELOAD=")),
+            caller_preload.or(match classify(self.preload_entry()) {
+                EnvKind::Preload(v) => Some(v),
+                _ => None,
+            }),
         );
         if b.overflowed() {
             write_word(out, self.preload_entry());

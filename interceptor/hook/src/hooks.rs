@@ -17,15 +17,16 @@
 //! parents.
 
 use core::ffi::{c_char, c_int, c_void};
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use crate::buf::{Buf, Counter, Fnv, Sink};
 use crate::client;
 use crate::command::Command;
 use crate::config::{Config, Mode};
-use crate::cstr::{self, CStrArray, CStrIter, PATH_MAX};
+use crate::cstr::{self, CStrArray, CStrIter, PtrArray, PATH_MAX};
 use crate::decide::{self, Outcome, Verdict};
-use crate::env::{classify, EnvKind, Snapshot};
+use crate::env::{classify, EnvKind};
 use crate::floor;
 use crate::http::Facts;
 use crate::json::Answer;
@@ -59,43 +60,110 @@ fn state() -> Option<&'static State> {
     real::state_or_init(init_state)
 }
 
+/// Most load-time environment entries kept for the configuration and the
+/// snapshot; a larger set falls back to reading the whole environment.
+const LOAD_ENTRIES: usize = 64;
+
+/// Entries the configuration or the snapshot reads: `RAMPART_*`, the
+/// preload variable, `HOME`, `XDG_RUNTIME_DIR`.
+fn read_at_load(entry: &[u8]) -> bool {
+    entry.starts_with(b"RAMPART_")
+        || entry.starts_with(b"HOME=")
+        || entry.starts_with(b"XDG_RUNTIME_DIR=")
+        || classify(entry) != EnvKind::Other
+}
+
+/// The value of `name` among `entries`.
+fn lookup_in<'e>(entries: &[&'e [u8]], name: &[u8]) -> Option<&'e [u8]> {
+    entries.iter().find_map(|e| {
+        e.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(b"="))
+    })
+}
+
 fn init_state(st: &mut State) {
     let env = cstr::environ_array();
+    // One pass over the environment (each entry costs a strlen); the
+    // configuration's dozen lookups and the snapshot then read the few
+    // entries that matter.
+    let mut store: [&[u8]; LOAD_ENTRIES] = [&[]; LOAD_ENTRIES];
+    let mut n = 0usize;
+    let mut all_fit = true;
+    for e in env.iter().filter(|e| read_at_load(e)) {
+        let Some(slot) = store.get_mut(n) else {
+            all_fit = false;
+            break;
+        };
+        *slot = e;
+        n += 1;
+    }
+    let relevant = store.get(..n).filter(|_| all_fit);
     let pid = cstr::getpid();
     st.load_pid = pid;
-    st.config = Config::from_env(|name| cstr::lookup(env, name), i64::from(pid));
-    let mut lib = [0u8; PATH_MAX];
-    let lib_len = own_path(&mut lib);
-    let ourlib = lib.get(..lib_len).unwrap_or(&[]);
+    st.config = match relevant {
+        Some(r) => Config::from_env(|name| lookup_in(r, name), i64::from(pid)),
+        None => Config::from_env(|name| cstr::lookup(env, name), i64::from(pid)),
+    };
+    // The name the loader opened us under is used as is when absolute (no
+    // syscalls at load); only a relative one is made absolute, since the
+    // children may run in another directory.
+    let mut canon_store;
+    let ourlib: &[u8] = match own_name() {
+        Some(name) if name.first() == Some(&b'/') => name,
+        Some(name) => {
+            canon_store = [0u8; PATH_MAX];
+            let n = realpath(name, &mut canon_store).unwrap_or(0);
+            canon_store.get(..n).unwrap_or(&[])
+        }
+        None => &[],
+    };
+    // Another spelling of our path names us when it is the same file, the
+    // test the loader itself uses to load a library once.
+    let our_id = core::cell::Cell::new(None);
     let is_ours = |item: &[u8]| -> bool {
         if !item.contains(&b'/') {
             return item == crate::command::basename(ourlib);
         }
-        let mut r = [0u8; PATH_MAX];
-        realpath(item, &mut r).is_some_and(|n| r.get(..n) == Some(ourlib))
+        let Ok(st) = cstr::stat(item) else {
+            return false;
+        };
+        let ours = match our_id.get() {
+            Some(id) => id,
+            None => {
+                let id = cstr::stat(ourlib).ok().map(|o| cstr::file_id(&o));
+                our_id.set(Some(id));
+                id
+            }
+        };
+        ours == Some(cstr::file_id(&st))
     };
-    st.snapshot
-        .fill(env.iter(), ourlib, is_ours, st.config.session.as_bytes());
-    if lib_len == 0 {
+    let session = st.config.session.as_bytes();
+    match relevant {
+        Some(r) => st
+            .snapshot
+            .fill(r.iter().copied(), ourlib, is_ours, session),
+        None => st.snapshot.fill(env.iter(), ourlib, is_ours, session),
+    }
+    if ourlib.is_empty() {
         // Without our own path the children cannot be protected.
-        st.snapshot = Snapshot::EMPTY;
+        st.snapshot.clear();
     }
 }
 
-/// This library's absolute path (via `dladdr` + `realpath`); 0 if unknown.
-fn own_path(out: &mut [u8; PATH_MAX]) -> usize {
+/// The path this library was loaded from, as the loader recorded it
+/// (`dladdr`): static for the life of the process (a preloaded library is
+/// never unloaded).
+fn own_name() -> Option<&'static [u8]> {
     // SAFETY: all-zero is a valid Dl_info.
     let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
     let addr = on_load as *const c_void;
     // SAFETY: `addr` is inside this object; `info` is a valid out-pointer.
     if unsafe { libc::dladdr(addr, &mut info) } == 0 {
-        return 0;
+        return None;
     }
-    // SAFETY: dladdr filled dli_fname with a NUL-terminated string or null.
-    let Some(name) = (unsafe { cstr::bytes(info.dli_fname) }) else {
-        return 0;
-    };
-    realpath(name, out).unwrap_or(0)
+    // SAFETY: dladdr filled dli_fname with the loader's NUL-terminated name
+    // of this object (or null), which lives as long as the object.
+    unsafe { cstr::bytes(info.dli_fname) }.filter(|n| !n.is_empty())
 }
 
 fn realpath(path: &[u8], out: &mut [u8; PATH_MAX]) -> Option<usize> {
@@ -157,9 +225,10 @@ fn deny_key(cmd: &Command<'_, CStrIter<'_>>, resolved: Option<&[u8]>) -> u64 {
     let mut h = Fnv::default();
     cmd.write_to(&mut h);
     if let Some(Ok(st)) = resolved.map(cstr::stat) {
-        h.put_u64(st.st_dev);
+        let (dev, ino) = cstr::file_id(&st);
+        h.put_u64(dev);
         h.put_byte(b':');
-        h.put_u64(st.st_ino);
+        h.put_u64(ino);
     }
     h.0
 }
@@ -218,12 +287,12 @@ fn check_fresh(
             return Check::Deny;
         }
     }
-    let mut cwd_store = [0u8; PATH_MAX];
-    let cwd_len = cstr::getcwd(&mut cwd_store);
-    let cwd = cwd_len.and_then(|n| cwd_store.get(..n));
-    let mut abs_store = [0u8; PATH_MAX];
+    let mut cwd_store = MaybeUninit::uninit();
+    let cwd = cstr::getcwd(&mut cwd_store);
+    let mut abs_store;
     let resolved = match (resolved, cwd) {
         (Some(r), Some(c)) if r.first() != Some(&b'/') => {
+            abs_store = [0u8; PATH_MAX];
             let mut b = Buf::new(&mut abs_store);
             b.put(c);
             b.put_byte(b'/');
@@ -421,10 +490,18 @@ fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char
             EnvKind::Other => kept += 1,
         }
     }
-    let mut preload_store = [0u8; 4096];
-    let mut pb = Buf::new(&mut preload_store);
+    let trusted = match classify(snap.preload_entry()) {
+        EnvKind::Preload(v) => Some(v),
+        _ => None,
+    };
+    let mut preload_store;
     let preload: &[u8] = match caller_preload {
+        // The usual case, an inherited value: rebuilding it would give the
+        // trusted entry back.
+        Some(v) if Some(v) == trusted => snap.preload_entry_nul(),
         Some(v) => {
+            preload_store = [0u8; 4096];
+            let mut pb = Buf::new(&mut preload_store);
             snap.write_preload_entry(&mut pb, Some(v));
             match pb.finish_cstr() {
                 Some(n) => preload_store
@@ -436,9 +513,11 @@ fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char
         None => snap.preload_entry_nul(),
     };
     let needed = kept + snap.rampart_entries().count() + 2;
-    let mut stack_slots: [*const c_char; ENV_SLOTS] = [core::ptr::null(); ENV_SLOTS];
+    // Not zero-filled (8 KiB per call): only the `n` slots pushed below are
+    // read, up to the NULL pushed last.
+    let mut stack_slots = [MaybeUninit::<*const c_char>::uninit(); ENV_SLOTS];
     let mut mapped;
-    let slots: &mut [*const c_char] = if needed <= ENV_SLOTS {
+    let slots: &mut [MaybeUninit<*const c_char>] = if needed <= ENV_SLOTS {
         &mut stack_slots
     } else {
         // Huge environment: a private mapping. If the exec succeeds in a
@@ -449,27 +528,65 @@ fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char
         };
         mapped.as_ptr_slots()
     };
-    let mut n = 0usize;
-    let mut push = |p: *const c_char| {
-        if let Some(s) = slots.get_mut(n) {
-            *s = p;
-            n += 1;
-        }
-    };
+    let mut out = PtrArray::new(slots);
     for e in env.iter() {
         if classify(e) == EnvKind::Other {
-            push(e.as_ptr().cast());
+            out.push(e.as_ptr().cast());
         }
     }
     for e in snap.rampart_entries_nul() {
-        push(e.as_ptr().cast());
+        out.push(e.as_ptr().cast());
     }
-    push(preload.as_ptr().cast());
-    push(core::ptr::null());
-    f(slots.as_ptr())
+    out.push(preload.as_ptr().cast());
+    f(out.finish())
 }
 
 // ---------------------------------------------------------------- helpers
+
+/// Runs a real spawn/`system`/`popen` call (never an exec: see below).
+///
+/// macOS: libSystem's `system`, `popen` and `posix_spawnp` start their child
+/// through `posix_spawn`, a symbol dyld interposes for every image but ours,
+/// so the inner call would come back to our hook and be asked about a second
+/// time (as `/bin/sh -c ...`). The reentrancy flag is held meanwhile: the
+/// inner hook passes the call through, still rebuilding its environment.
+/// Exec calls never hold it: after a successful exec in a vfork child the
+/// parent would resume with the flag set.
+#[cfg(target_os = "macos")]
+fn run_real<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: plain call into the shim; touches only this thread's flag.
+    let entered = unsafe { rampart_guard_enter() } != 0;
+    let r = f();
+    if entered {
+        // SAFETY: as above; we set the flag, we clear it.
+        unsafe { rampart_guard_leave() };
+    }
+    r
+}
+
+/// Runs a real spawn/`system`/`popen` call. glibc starts those children
+/// with internal calls our hooks never see: nothing to do on Linux.
+#[cfg(not(target_os = "macos"))]
+fn run_real<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// The end of every exec hook: allowed, `exec` runs with the protected
+/// environment and the caller's errno; denied, -1 with `EPERM`.
+fn exec_checked(
+    verdict: Check,
+    env: CStrArray<'_>,
+    saved_errno: c_int,
+    exec: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
+    match verdict {
+        Check::Deny => fail_errno(libc::EPERM),
+        Check::Allow => with_protected_env(env, |e| {
+            cstr::set_errno(saved_errno);
+            exec(e)
+        }),
+    }
+}
 
 fn fail_errno(e: c_int) -> c_int {
     cstr::set_errno(e);
@@ -488,6 +605,7 @@ fn search_path<'b>(file: &[u8], out: &'b mut [u8; PATH_MAX]) -> Option<&'b [u8]>
     }
 }
 
+#[cfg(not(target_os = "macos"))]
 /// `/proc/self/fd/<fd>` target, for `fexecve`/`execveat`.
 fn fd_path(fd: c_int, out: &mut [u8; PATH_MAX]) -> Option<usize> {
     let mut link = [0u8; 64];
@@ -522,7 +640,7 @@ fn decide_exec(
 /// # Safety
 /// The C contract of `execve`: `path` a C string, `argv`/`envp` NULL-terminated
 /// arrays of C strings (or null).
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn execve(
     path: *const c_char,
     argv: *const *const c_char,
@@ -544,15 +662,12 @@ pub unsafe extern "C" fn execve(
         // SAFETY: forwarding the caller's own arguments.
         return unsafe { real(path, argv, envp) };
     }
-    match decide_exec(b"execve", p, args, p) {
-        Check::Deny => fail_errno(libc::EPERM),
-        Check::Allow => with_protected_env(env, |e| {
-            cstr::set_errno(saved);
-            // SAFETY: the caller's path/argv and an env array built from
-            // valid C strings, NULL-terminated.
-            unsafe { real(path, argv, e) }
-        }),
-    }
+    let verdict = decide_exec(b"execve", p, args, p);
+    exec_checked(verdict, env, saved, |e| {
+        // SAFETY: the caller's arguments and a rebuilt environment of
+        // valid C strings, NULL-terminated.
+        unsafe { real(path, argv, e) }
+    })
 }
 
 /// Hooked `execv(3)`: checked, then the real `execve` with the protected
@@ -560,7 +675,7 @@ pub unsafe extern "C" fn execve(
 ///
 /// # Safety
 /// The C contract of `execv`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
     let saved = cstr::errno();
     let Some(real) = real::execve() else {
@@ -569,20 +684,17 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) 
     // SAFETY: execv's contract.
     let (p, args) = unsafe { (cstr::bytes(path), CStrArray::new(argv)) };
     let env = cstr::environ_array();
-    if p.is_none_or(cstr::certainly_missing) {
-        return with_protected_env(env, |e| {
-            // SAFETY: caller's arguments, rebuilt env.
-            unsafe { real(path, argv, e) }
-        });
-    }
-    match decide_exec(b"execv", p, args, p) {
-        Check::Deny => fail_errno(libc::EPERM),
-        Check::Allow => with_protected_env(env, |e| {
-            cstr::set_errno(saved);
-            // SAFETY: caller's arguments, rebuilt env.
-            unsafe { real(path, argv, e) }
-        }),
-    }
+    // A target that certainly does not exist: the real call fails alone.
+    let verdict = if p.is_none_or(cstr::certainly_missing) {
+        Check::Allow
+    } else {
+        decide_exec(b"execv", p, args, p)
+    };
+    exec_checked(verdict, env, saved, |e| {
+        // SAFETY: the caller's arguments and a rebuilt environment of
+        // valid C strings, NULL-terminated.
+        unsafe { real(path, argv, e) }
+    })
 }
 
 fn execvpe_common(
@@ -599,21 +711,16 @@ fn execvpe_common(
     let (f, args) = unsafe { (cstr::bytes(file), CStrArray::new(argv)) };
     let mut found = [0u8; PATH_MAX];
     let resolved = f.and_then(|f| search_path(f, &mut found));
-    if resolved.is_none() {
-        // Nothing to run: the real call fails (ENOENT/EACCES) on its own.
-        return with_protected_env(env, |e| {
-            // SAFETY: caller's arguments, rebuilt env.
-            unsafe { real(file, argv, e) }
-        });
-    }
-    match decide_exec(api, f, args, resolved) {
-        Check::Deny => fail_errno(libc::EPERM),
-        Check::Allow => with_protected_env(env, |e| {
-            cstr::set_errno(saved);
-            // SAFETY: caller's arguments, rebuilt env.
-            unsafe { real(file, argv, e) }
-        }),
-    }
+    // Nothing to run: the real call fails (ENOENT/EACCES) on its own.
+    let verdict = match resolved {
+        None => Check::Allow,
+        Some(_) => decide_exec(api, f, args, resolved),
+    };
+    exec_checked(verdict, env, saved, |e| {
+        // SAFETY: the caller's arguments and a rebuilt environment of
+        // valid C strings, NULL-terminated.
+        unsafe { real(file, argv, e) }
+    })
 }
 
 /// Hooked `execvp(3)`: PATH search of the current environment, then the real
@@ -622,16 +729,17 @@ fn execvpe_common(
 ///
 /// # Safety
 /// The C contract of `execvp`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
     execvpe_common(b"execvp", file, argv, cstr::environ_array())
 }
 
+#[cfg(not(target_os = "macos"))]
 /// Hooked `execvpe(3)`.
 ///
 /// # Safety
 /// The C contract of `execvpe`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn execvpe(
     file: *const c_char,
     argv: *const *const c_char,
@@ -642,11 +750,12 @@ pub unsafe extern "C" fn execvpe(
     execvpe_common(b"execvpe", file, argv, env)
 }
 
+#[cfg(not(target_os = "macos"))]
 /// Hooked `fexecve(3)`: the command's path is the descriptor's target.
 ///
 /// # Safety
 /// The C contract of `fexecve`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn fexecve(
     fd: c_int,
     argv: *const *const c_char,
@@ -661,21 +770,20 @@ pub unsafe extern "C" fn fexecve(
     let mut target = [0u8; PATH_MAX];
     let len = fd_path(fd, &mut target);
     let p = len.and_then(|n| target.get(..n));
-    match decide_exec(b"fexecve", p, args, p) {
-        Check::Deny => fail_errno(libc::EPERM),
-        Check::Allow => with_protected_env(env, |e| {
-            cstr::set_errno(saved);
-            // SAFETY: caller's arguments, rebuilt env.
-            unsafe { real(fd, argv, e) }
-        }),
-    }
+    let verdict = decide_exec(b"fexecve", p, args, p);
+    exec_checked(verdict, env, saved, |e| {
+        // SAFETY: the caller's arguments and a rebuilt environment of
+        // valid C strings, NULL-terminated.
+        unsafe { real(fd, argv, e) }
+    })
 }
 
+#[cfg(not(target_os = "macos"))]
 /// Hooked `execveat(2)`.
 ///
 /// # Safety
 /// The C contract of `execveat`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn execveat(
     dirfd: c_int,
     path: *const c_char,
@@ -721,14 +829,12 @@ pub unsafe extern "C" fn execveat(
         Some(p) if !p.is_empty() => Some(p),
         _ => resolved,
     };
-    match decide_exec(b"execveat", shown, args, resolved) {
-        Check::Deny => fail_errno(libc::EPERM),
-        Check::Allow => with_protected_env(env, |e| {
-            cstr::set_errno(saved);
-            // SAFETY: caller's arguments, rebuilt env.
-            unsafe { real(dirfd, path, argv, e, flags) }
-        }),
-    }
+    let verdict = decide_exec(b"execveat", shown, args, resolved);
+    exec_checked(verdict, env, saved, |e| {
+        // SAFETY: the caller's arguments and a rebuilt environment of
+        // valid C strings, NULL-terminated.
+        unsafe { real(dirfd, path, argv, e, flags) }
+    })
 }
 
 // ---------------------------------------------------------------- spawn family
@@ -780,7 +886,7 @@ fn spawn_common(
         }
         Check::Allow => with_protected_env(env, |e| {
             cstr::set_errno(saved);
-            call(e)
+            run_real(|| call(e))
         }),
     }
 }
@@ -789,7 +895,7 @@ fn spawn_common(
 ///
 /// # Safety
 /// The C contract of `posix_spawn`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn posix_spawn(
     pid: *mut libc::pid_t,
     path: *const c_char,
@@ -811,7 +917,7 @@ pub unsafe extern "C" fn posix_spawn(
 ///
 /// # Safety
 /// The C contract of `posix_spawnp`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn posix_spawnp(
     pid: *mut libc::pid_t,
     file: *const c_char,
@@ -829,12 +935,13 @@ pub unsafe extern "C" fn posix_spawnp(
     })
 }
 
+#[cfg(not(target_os = "macos"))]
 /// Hooked `pidfd_spawn(3)` (glibc 2.39+; `ENOSYS` when libc lacks it, which
 /// callers such as Rust std treat as "use fork/exec").
 ///
 /// # Safety
 /// The C contract of `pidfd_spawn`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn pidfd_spawn(
     pidfd: *mut c_int,
     path: *const c_char,
@@ -852,11 +959,12 @@ pub unsafe extern "C" fn pidfd_spawn(
     })
 }
 
+#[cfg(not(target_os = "macos"))]
 /// Hooked `pidfd_spawnp(3)`; see [`pidfd_spawn`].
 ///
 /// # Safety
 /// The C contract of `pidfd_spawnp`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn pidfd_spawnp(
     pidfd: *mut c_int,
     file: *const c_char,
@@ -918,7 +1026,7 @@ fn with_shell_command<R>(
 ///
 /// # Safety
 /// The C contract of `system`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     let saved = cstr::errno();
     let Some(real) = real::system() else {
@@ -934,7 +1042,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
         Check::Allow => with_shell_command(command, cmd, |c| {
             cstr::set_errno(saved);
             // SAFETY: `c` is a NUL-terminated command line.
-            unsafe { real(c) }
+            run_real(|| unsafe { real(c) })
         }),
     }
 }
@@ -943,7 +1051,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 ///
 /// # Safety
 /// The C contract of `popen`.
-#[no_mangle]
+#[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut c_void {
     let saved = cstr::errno();
     let Some(real) = real::popen() else {
@@ -963,7 +1071,7 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
         Check::Allow => with_shell_command(command, cmd, |c| {
             cstr::set_errno(saved);
             // SAFETY: `c` is a NUL-terminated command line, `mode` the caller's.
-            unsafe { real(c, mode) }
+            run_real(|| unsafe { real(c, mode) })
         }),
     }
 }

@@ -13,13 +13,19 @@
 //!   after load: hooks run in vfork children and in fork children of
 //!   multithreaded parents.
 //! * `unsafe` only in the FFI modules: `real` (symbol table, load-time
-//!   state), `hooks` (exports), `cstr` (C strings, errno, libc helpers) and
-//!   `net` (sockets). Request building, JSON, HTTP parsing, quoting, the
+//!   state), `hooks` (exports), `cstr` (C strings, errno, libc helpers),
+//!   `net` (sockets), `sys` (system calls) and `apple` (macOS interpose
+//!   table). Request building, JSON, HTTP parsing, quoting, the
 //!   floor, PATH search, environment rules and the fail-open table are safe
 //!   code over byte slices, unit-tested from the `e2e` crate.
 //! * Only the hooked symbols are exported (rustc's version script for the
 //!   Rust hooks plus `exports.map` for the shim); the only dynamic
 //!   dependency is libc.
+//!
+//! macOS (`DYLD_INSERT_LIBRARIES`, type-checked only): the hooks are
+//! installed through a dyld `__interpose` table (module `apple`) instead of
+//! exported names; `fexecve`, `execveat`, `execvpe` and `pidfd_spawn*` are
+//! Linux-only.
 //!
 //! Not covered, by design of `LD_PRELOAD`: statically linked programs and
 //! raw `syscall(SYS_execve)` users (Go's `os/exec`) — their own exec is seen
@@ -63,16 +69,23 @@ mod hooks;
 mod net;
 #[allow(unsafe_code)]
 mod real;
+#[allow(unsafe_code)]
+mod sys;
 
-pub use hooks::{
-    execv, execve, execveat, execvp, execvpe, fexecve, pidfd_spawn, pidfd_spawnp, popen,
-    posix_spawn, posix_spawnp, system,
-};
+#[cfg(target_os = "macos")]
+#[allow(unsafe_code)]
+mod apple;
 
-/// Runs [`hooks::on_load`] from `.init_array` when the library is loaded.
+pub use hooks::{execv, execve, execvp, popen, posix_spawn, posix_spawnp, system};
+#[cfg(not(target_os = "macos"))]
+pub use hooks::{execveat, execvpe, fexecve, pidfd_spawn, pidfd_spawnp};
+
+/// Runs [`hooks::on_load`] from `.init_array` (macOS: `__mod_init_func`)
+/// when the library is loaded.
 #[used]
 #[allow(unsafe_code)]
-#[link_section = ".init_array"]
+#[cfg_attr(not(target_os = "macos"), link_section = ".init_array")]
+#[cfg_attr(target_os = "macos", link_section = "__DATA,__mod_init_func")]
 static ON_LOAD: extern "C" fn() = {
     extern "C" fn rampart_on_load() {
         hooks::on_load();

@@ -11,11 +11,13 @@
 //! or vfork child has another pid and never touches the slot.
 
 use core::ffi::c_int;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use crate::buf::Sink;
 use crate::config::Transport;
 use crate::cstr::errno;
+use crate::sys;
 
 /// Why the daemon could not be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,8 +77,7 @@ fn poll_fd(fd: c_int, events: i16, deadline: u64) -> Result<(), NetError> {
             events,
             revents: 0,
         };
-        // SAFETY: `p` is one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, wait) };
+        let r = sys::poll_one(&mut p, wait);
         if r > 0 {
             return Ok(());
         }
@@ -87,9 +88,54 @@ fn poll_fd(fd: c_int, events: i16, deadline: u64) -> Result<(), NetError> {
 }
 
 fn close_fd(fd: c_int) {
-    // SAFETY: closing a descriptor we own; errors are irrelevant here.
-    unsafe { libc::close(fd) };
+    // Closing a descriptor we own; errors are irrelevant here.
+    sys::close(fd);
 }
+
+/// A non-blocking, close-on-exec stream socket (or -1).
+#[cfg(not(target_os = "macos"))]
+fn open_stream_socket(family: c_int) -> c_int {
+    sys::socket(
+        family,
+        libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        0,
+    )
+}
+
+/// A non-blocking, close-on-exec stream socket (or -1). macOS has no
+/// `SOCK_CLOEXEC`/`SOCK_NONBLOCK` nor `MSG_NOSIGNAL`: the flags are set with
+/// `fcntl` and SIGPIPE is suppressed per socket with `SO_NOSIGPIPE`.
+#[cfg(target_os = "macos")]
+fn open_stream_socket(family: c_int) -> c_int {
+    let fd = sys::socket(family, libc::SOCK_STREAM, 0);
+    if fd < 0 {
+        return fd;
+    }
+    let one: c_int = 1;
+    // SAFETY: `fd` is our new socket; the option buffer is one valid int.
+    let ok = unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) == 0
+            && libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) == 0
+            && sys::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_NOSIGPIPE,
+                (&one as *const c_int).cast(),
+                core::mem::size_of::<c_int>() as libc::socklen_t,
+            ) == 0
+    };
+    if !ok {
+        close_fd(fd);
+        return -1;
+    }
+    fd
+}
+
+/// `send` flags: no SIGPIPE on a closed peer (macOS: `SO_NOSIGPIPE` instead).
+#[cfg(not(target_os = "macos"))]
+const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
+#[cfg(target_os = "macos")]
+const SEND_FLAGS: c_int = 0;
 
 impl Socket {
     /// Connects to the daemon before `deadline`.
@@ -132,7 +178,7 @@ impl Socket {
                 let one: c_int = 1;
                 // SAFETY: valid fd and option buffer; failure is harmless.
                 unsafe {
-                    libc::setsockopt(
+                    sys::setsockopt(
                         s.fd,
                         libc::IPPROTO_TCP,
                         libc::TCP_NODELAY,
@@ -152,21 +198,14 @@ impl Socket {
         len: libc::socklen_t,
         deadline: u64,
     ) -> Result<Socket, NetError> {
-        // SAFETY: plain socket(2) call.
-        let fd = unsafe {
-            libc::socket(
-                family,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
+        let fd = open_stream_socket(family);
         if fd < 0 {
             return Err(NetError::Io);
         }
         let sock = Socket { fd };
         loop {
             // SAFETY: `sa` points to a sockaddr of `len` bytes owned by the caller.
-            let r = unsafe { libc::connect(fd, sa, len) };
+            let r = unsafe { sys::connect(fd, sa, len) };
             if r == 0 {
                 return Ok(sock);
             }
@@ -191,7 +230,7 @@ impl Socket {
         let mut len = core::mem::size_of::<c_int>() as libc::socklen_t;
         // SAFETY: valid fd and out-buffers of the right size.
         let r = unsafe {
-            libc::getsockopt(
+            sys::getsockopt(
                 fd,
                 libc::SOL_SOCKET,
                 libc::SO_ERROR,
@@ -214,15 +253,8 @@ impl Socket {
     pub fn send_all(&self, data: &[u8], deadline: u64) -> Result<(), NetError> {
         let mut rest = data;
         while !rest.is_empty() {
-            // SAFETY: `rest` is a valid readable slice; MSG_NOSIGNAL avoids SIGPIPE.
-            let n = unsafe {
-                libc::send(
-                    self.fd,
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    libc::MSG_NOSIGNAL,
-                )
-            };
+            // SAFETY: `rest` is a valid readable slice; SEND_FLAGS avoids SIGPIPE.
+            let n = unsafe { sys::send(self.fd, rest.as_ptr().cast(), rest.len(), SEND_FLAGS) };
             match usize::try_from(n) {
                 Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
                 Err(_) => match errno() {
@@ -240,7 +272,7 @@ impl Socket {
     pub fn recv(&self, buf: &mut [u8], deadline: u64) -> Result<usize, NetError> {
         loop {
             // SAFETY: `buf` is a valid writable slice.
-            let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n = unsafe { sys::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
             match usize::try_from(n) {
                 Ok(n) => return Ok(n),
                 Err(_) => match errno() {
@@ -253,15 +285,23 @@ impl Socket {
         }
     }
 
+    /// macOS has no `SIOCOUTQ`: always `None`, so the long `ask` deadline
+    /// is never taken from this test there (see the Linux version).
+    #[cfg(target_os = "macos")]
+    pub fn unread_outgoing(&self) -> Option<usize> {
+        None
+    }
+
     /// Bytes we sent that the peer has not read yet (`SIOCOUTQ`). On a Unix
     /// socket this tells a daemon that is working on our request (it read
     /// it) from one that is stopped or wedged before reading. On TCP the
     /// kernel's own buffering makes it meaningless, so callers only use it
     /// for Unix sockets.
+    #[cfg(not(target_os = "macos"))]
     pub fn unread_outgoing(&self) -> Option<usize> {
         let mut n: c_int = 0;
         // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer.
-        let r = unsafe { libc::ioctl(self.fd, libc::TIOCOUTQ, &mut n as *mut c_int) };
+        let r = unsafe { sys::ioctl_int(self.fd, libc::TIOCOUTQ, &mut n) };
         if r == 0 {
             usize::try_from(n).ok()
         } else {
@@ -278,10 +318,10 @@ impl Socket {
         // SAFETY: all-zero is a valid `struct stat`.
         let mut st: libc::stat = unsafe { core::mem::zeroed() };
         // SAFETY: fstat on any integer is safe; `st` is a valid out-pointer.
-        if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        if unsafe { sys::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
             return None;
         }
-        Some((st.st_dev, st.st_ino))
+        Some(crate::cstr::file_id(&st))
     }
 }
 
@@ -406,17 +446,11 @@ pub struct Mapped {
 impl Mapped {
     /// Maps `len` zeroed bytes.
     pub fn new(len: usize) -> Option<Mapped> {
-        // SAFETY: anonymous private mapping with no address hint.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
+        let p = sys::mmap_anon(
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        );
         if p == libc::MAP_FAILED {
             return None;
         }
@@ -432,7 +466,7 @@ impl Mapped {
 
 impl Mapped {
     /// The mapping viewed as pointer slots (all null initially).
-    pub fn as_ptr_slots(&mut self) -> &mut [*const core::ffi::c_char] {
+    pub fn as_ptr_slots(&mut self) -> &mut [MaybeUninit<*const core::ffi::c_char>] {
         let n = self.len / core::mem::size_of::<*const core::ffi::c_char>();
         // SAFETY: the mapping is page-aligned, zero-filled (null pointers) and
         // holds `n` pointer-sized slots owned by `self`.
@@ -443,6 +477,6 @@ impl Mapped {
 impl Drop for Mapped {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly the region `new` mapped.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+        unsafe { sys::munmap(self.ptr.cast(), self.len) };
     }
 }

@@ -10,7 +10,11 @@
 use crate::buf::{Buf, Sink};
 
 /// glibc's default search path when `PATH` is unset.
+#[cfg(not(target_os = "macos"))]
 pub const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+/// macOS libc's default search path (`_PATH_DEFPATH`) when `PATH` is unset.
+#[cfg(target_os = "macos")]
+pub const DEFAULT_PATH: &[u8] = b"/usr/bin:/bin";
 
 /// Writes the first executable candidate for `file` into `out` (no NUL).
 /// Returns false when none exists or the buffer is too small.

@@ -12,7 +12,8 @@
  *    no_std). initial-exec TLS: no allocation on first use.
  *
  * Everything except the three exec functions is hidden; the version script
- * (exports.map) exports exactly the hooked names.
+ * (exports.map) exports exactly the hooked names (Linux; on macOS nothing
+ * is exported, see HOOK below).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -30,6 +31,22 @@ int execle(const char *path, const char *arg, ...);
 #define HIDDEN __attribute__((visibility("hidden")))
 #define EXPORT __attribute__((visibility("default")))
 
+/* How the execl* hooks are installed.
+ * Linux: exported under the libc names; LD_PRELOAD puts them first.
+ * macOS: dyld binds other images to libSystem by (library, name), so the
+ * hooks are private functions named rampart_execl* and listed in the
+ * __DATA,__interpose section as (replacement, original) pairs (the Rust
+ * hooks have their entries in apple.rs). A reference to execl from this
+ * image still reaches libSystem, which is how the Rust side calls the
+ * originals too. */
+#ifdef __APPLE__
+#define HOOK(name) HIDDEN rampart_##name
+#define TLS_MODEL
+#else
+#define HOOK(name) EXPORT name
+#define TLS_MODEL __attribute__((tls_model("initial-exec")))
+#endif
+
 /* More arguments than this is treated as E2BIG (the kernel's own limit on
  * argument count is far lower in practice). */
 #define RAMPART_MAX_ARGS 65536
@@ -41,7 +58,10 @@ static rampart_execv_fn hook_execv;
 static rampart_execv_fn hook_execvp;
 static rampart_execve_fn hook_execve;
 
-static __thread int rampart_in_hook __attribute__((tls_model("initial-exec")));
+/* Linux: initial-exec TLS, no allocation on first use. macOS: dyld's
+ * thread-local variables, allocated on a thread's first access (a known
+ * limit there: a thread's very first hook call may allocate). */
+static __thread int rampart_in_hook TLS_MODEL;
 
 HIDDEN void rampart_shim_register(rampart_execv_fn v, rampart_execv_fn vp, rampart_execve_fn ve)
 {
@@ -65,7 +85,8 @@ HIDDEN void rampart_guard_leave(void)
 }
 
 /* Before the constructor registered the Rust hooks, the exported names
- * (ours, since we are preloaded) are used. */
+ * (ours on Linux, since we are preloaded; libSystem's on macOS, where a
+ * call from this image is not interposed) are used. */
 static int call_execv(const char *path, char *const argv[])
 {
     return hook_execv ? hook_execv(path, argv) : execv(path, argv);
@@ -96,59 +117,45 @@ static int call_execve(const char *path, char *const argv[], char *const envp[])
         va_end(ap_);                                               \
     } while (0)
 
-EXPORT int execl(const char *path, const char *arg, ...)
+/* The common start of the execl* hooks. Declares `size_t n` (the argument
+ * count), the stack array `const char *argv[n + 1]` holding `arg`, the
+ * variadic arguments after it and a NULL, and `va_list ap`, started and
+ * left just past the last argument read (before the NULL terminator when
+ * n > 0) for execle's envp; the caller ends it. More than
+ * RAMPART_MAX_ARGS arguments: returns -1 with errno E2BIG. A macro because
+ * both the va_list and the array must live in the variadic function. */
+#define COLLECT_ARGV(arg)                                          \
+    size_t n;                                                      \
+    COUNT_ARGS(n, arg, arg);                                       \
+    if (n > RAMPART_MAX_ARGS) {                                    \
+        errno = E2BIG;                                             \
+        return -1;                                                 \
+    }                                                              \
+    const char *argv[n + 1];                                       \
+    va_list ap;                                                    \
+    va_start(ap, arg);                                             \
+    argv[0] = arg;                                                 \
+    for (size_t i = 1; i < n; i++)                                 \
+        argv[i] = va_arg(ap, const char *);                        \
+    argv[n] = NULL
+
+int HOOK(execl)(const char *path, const char *arg, ...)
 {
-    size_t n;
-    COUNT_ARGS(n, arg, arg);
-    if (n > RAMPART_MAX_ARGS) {
-        errno = E2BIG;
-        return -1;
-    }
-    const char *argv[n + 1];
-    va_list ap;
-    va_start(ap, arg);
-    argv[0] = arg;
-    for (size_t i = 1; i < n; i++)
-        argv[i] = va_arg(ap, const char *);
-    argv[n] = NULL;
+    COLLECT_ARGV(arg);
     va_end(ap);
     return call_execv(path, (char *const *)argv);
 }
 
-EXPORT int execlp(const char *file, const char *arg, ...)
+int HOOK(execlp)(const char *file, const char *arg, ...)
 {
-    size_t n;
-    COUNT_ARGS(n, arg, arg);
-    if (n > RAMPART_MAX_ARGS) {
-        errno = E2BIG;
-        return -1;
-    }
-    const char *argv[n + 1];
-    va_list ap;
-    va_start(ap, arg);
-    argv[0] = arg;
-    for (size_t i = 1; i < n; i++)
-        argv[i] = va_arg(ap, const char *);
-    argv[n] = NULL;
+    COLLECT_ARGV(arg);
     va_end(ap);
     return call_execvp(file, (char *const *)argv);
 }
 
-EXPORT int execle(const char *path, const char *arg, ...)
+int HOOK(execle)(const char *path, const char *arg, ...)
 {
-    size_t n;
-    COUNT_ARGS(n, arg, arg);
-    if (n > RAMPART_MAX_ARGS) {
-        errno = E2BIG;
-        return -1;
-    }
-    const char *argv[n + 1];
-    va_list ap;
-    va_start(ap, arg);
-    argv[0] = arg;
-    for (size_t i = 1; i < n; i++)
-        argv[i] = va_arg(ap, const char *);
-    argv[n] = NULL;
+    COLLECT_ARGV(arg);
     /* The NULL terminator, then envp. When arg itself was NULL the
      * terminator is `arg` and envp is the next argument. */
     if (n > 0)
@@ -157,3 +164,20 @@ EXPORT int execle(const char *path, const char *arg, ...)
     va_end(ap);
     return call_execve(path, (char *const *)argv, envp);
 }
+
+#ifdef __APPLE__
+/* One __interpose entry: the layout dyld reads. */
+struct rampart_interpose {
+    const void *replacement;
+    const void *original;
+};
+
+#define RAMPART_INTERPOSE(name)                                               \
+    __attribute__((used, section("__DATA,__interpose")))                      \
+    static const struct rampart_interpose rampart_interpose_##name = {        \
+        (const void *)&rampart_##name, (const void *)&name}
+
+RAMPART_INTERPOSE(execl);
+RAMPART_INTERPOSE(execlp);
+RAMPART_INTERPOSE(execle);
+#endif
