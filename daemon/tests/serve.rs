@@ -814,18 +814,39 @@ fn operator_cli_denies_an_approval_asked_by_another_process() {
     );
 }
 
+/// The preload's preflight request for `command`, split after its first header
+/// line: sending only the first part leaves a request in flight.
+fn split_preflight(command: &str) -> (Vec<u8>, Vec<u8>) {
+    let body = json!({
+        "agent": "test-agent",
+        "session": "test-session",
+        "params": {"command": command, "cwd": "/tmp", "pid": 1234, "ppid": 1},
+        "enforce": true
+    })
+    .to_string();
+    let head = b"POST /v1/preflight/exec HTTP/1.1\r\nHost: rampart\r\n".to_vec();
+    let rest = format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes();
+    (head, rest)
+}
+
 #[test]
-fn connections_beyond_the_limit_wait_for_a_free_slot() {
+fn connections_beyond_the_limit_wait_while_every_slot_has_a_request_in_flight() {
     let d = Daemon::start_with(Opts {
         args: vec!["--max-connections".into(), "2".into()],
         ..Default::default()
     });
-    // Start-up probing used connections that are now closed; take both slots.
+    // Start-up probing used connections that are now closed; take both slots with
+    // requests that are still being received (never closed to make room).
     std::thread::sleep(Duration::from_millis(200));
+    let (head, rest) = split_preflight("ls");
     let mut a = d.conn();
     let mut b = d.conn();
-    assert_eq!(a.preflight("ls", &[]).status, 200);
-    assert_eq!(b.preflight("ls", &[]).status, 200);
+    a.send_raw(&head);
+    b.send_raw(&head);
     let sock = d.socket.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -836,9 +857,85 @@ fn connections_beyond_the_limit_wait_for_a_free_slot() {
     });
     assert!(
         rx.recv_timeout(Duration::from_millis(500)).is_err(),
-        "third connection must not be served while two are open"
+        "third connection must not be served while two requests are in flight"
     );
-    drop(a);
+    // `a` finishes its request and goes idle: the waiting client is admitted.
+    a.send_raw(&rest);
+    assert_eq!(a.read_response().unwrap().status, 200);
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 200);
+    // `b` kept its slot and its request.
+    b.send_raw(&rest);
+    assert_eq!(b.read_response().unwrap().status, 200);
+}
+
+#[test]
+fn idle_connections_are_closed_to_admit_a_new_client_at_the_limit() {
+    let d = Daemon::start_with(Opts {
+        args: vec!["--max-connections".into(), "2".into()],
+        ..Default::default()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut a = d.conn();
+    let mut b = d.conn();
+    assert_eq!(a.preflight("ls", &[]).status, 200);
+    std::thread::sleep(Duration::from_millis(150));
     assert_eq!(b.preflight("ls", &[]).status, 200);
+    // Both slots are held by kept-alive connections between requests.
+    let t = Instant::now();
+    let mut c = d.conn();
+    assert_eq!(c.preflight("git status", &[]).status, 200);
+    let waited = t.elapsed();
+    assert!(
+        waited < Duration::from_secs(1),
+        "new client waited {waited:?} behind idle connections"
+    );
+    // The longest idle one (`a`) was closed; `b` still works.
+    assert!(a.is_closed(), "the longest-idle connection is closed");
+    let mut c2 = d.conn();
+    let waiter = std::thread::spawn(move || c2.preflight("ls", &[]).status);
+    assert_eq!(b.preflight("ls", &[]).status, 200);
+    assert_eq!(waiter.join().unwrap(), 200);
+    let mut m = d.conn();
+    let text = String::from_utf8(m.request("GET", "/metrics", &[], b"").body).unwrap();
+    let evicted: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("rampart_connections_evicted_total "))
+        .expect("eviction counter")
+        .parse()
+        .unwrap();
+    assert!(evicted >= 2, "{text}");
+}
+
+#[test]
+fn shutdown_finishes_a_request_in_flight_and_closes_idle_connections() {
+    let mut d = Daemon::start();
+    let mut idle = d.conn();
+    assert_eq!(idle.preflight("ls", &[]).status, 200);
+    let _never_used = d.conn();
+    let (head, rest) = split_preflight("ls");
+    let mut busy = d.conn();
+    busy.send_raw(&head);
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    d.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    // The idle kept-alive connection is closed at once ...
+    assert!(idle.is_closed());
+    // ... the request in flight is still answered ...
+    busy.send_raw(&rest);
+    let r = busy.read_response().expect("answer after SIGTERM");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["allowed"], true);
+    // ... and the daemon exits well before the 10 s drain limit (the never-used
+    // connection does not hold it up), removing its socket.
+    assert!(d.stop());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    assert!(!d.socket.exists());
+    let (ok, out) = verify(&d.audit);
+    assert!(ok, "{out}");
+    assert!(out.contains("2 events"), "{out}");
 }

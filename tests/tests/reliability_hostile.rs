@@ -385,9 +385,10 @@ fn malformed_http_gets_bounded_4xx_or_close_and_others_keep_being_served() {
 }
 
 /// Idle connections up to and beyond `--max-connections`: a well-behaved
-/// client must still be answered. Reports how long it waited.
+/// client must still be answered (the daemon closes the longest-idle
+/// connection to admit it; R1 in docs/RELIABILITY.md). Reports how long it
+/// waited.
 #[test]
-#[ignore = "known issue R1 in docs/RELIABILITY.md: idle connections hold --max-connections permits for the 30 s header timeout"]
 fn idle_connection_flood_does_not_starve_a_new_client() {
     let dir = scratch();
     let d = Serve::new(dir.path(), DENY_MARKER_POLICY)

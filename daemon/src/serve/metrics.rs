@@ -29,6 +29,8 @@ pub struct Metrics {
     pub auth_failures: AtomicU64,
     /// Connections currently open.
     pub connections_open: AtomicU64,
+    /// Idle connections closed to admit a new one at `--max-connections`.
+    pub connections_evicted: AtomicU64,
     /// Export sinks' sent/failed/dropped counters (shared with their threads).
     pub export: Arc<super::export::ExportMetrics>,
 }
@@ -92,7 +94,7 @@ impl Metrics {
             "rampart_decision_duration_seconds_count {}",
             self.latency_count.load(Relaxed)
         );
-        let counters: [(&str, &str, u64); 6] = [
+        let counters: [(&str, &str, u64); 7] = [
             (
                 "rampart_audit_write_errors_total",
                 "Audit records that could not be written.",
@@ -117,6 +119,11 @@ impl Metrics {
                 "rampart_connections_open",
                 "Connections currently open.",
                 self.connections_open.load(Relaxed),
+            ),
+            (
+                "rampart_connections_evicted_total",
+                "Idle connections closed to admit a new one at --max-connections.",
+                self.connections_evicted.load(Relaxed),
             ),
             (
                 "rampart_approvals_pending",

@@ -3,17 +3,20 @@
 //! Modules: [`config`] (flags), [`listeners`] (Unix, TCP, socket activation),
 //! [`routes`] (the HTTP API), [`preflight`] (request canonicalization), [`auth`]
 //! (peer credentials and the admin token), [`approvals`], [`metrics`], [`reload`],
-//! [`shutdown`] (signals, sd_notify).
+//! [`shutdown`] (signals, sd_notify), [`conn`] (connection streams and tracking).
 //!
 //! Connections are served by hyper's HTTP/1.1 server directly (keep-alive,
 //! `Connection: close`, 16 KiB header buffer, 30 s header timeout, which also closes
 //! keep-alive connections idle for 30 s: clients reconnect on EOF) with the axum
-//! router as the service; a semaphore bounds concurrent connections and each request
-//! has an overall deadline.
+//! router as the service; a semaphore bounds concurrent connections
+//! (`--max-connections`: when all are taken, the longest-idle connection is closed to
+//! admit a new one, see [`conn`]) and each request has an overall deadline.
+//! Everything runs on one thread by default (see [`THREADS_ENV`]).
 
 pub mod approvals;
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod export;
 pub mod hints;
 pub mod interim;
@@ -30,14 +33,12 @@ use auth::{AdminToken, ConnInfo};
 use axum::Router;
 use config::{Args, AuditFailure, Mode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use listeners::Bound;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower_service::Service;
 
@@ -82,6 +83,39 @@ impl AppState {
 #[derive(Clone)]
 struct ConnSettings {
     request_timeout: Duration,
+}
+
+/// Environment variable choosing the runtime: unset, empty or `0` serves every
+/// connection on one thread (the default), `N` uses a multi-thread runtime with N
+/// workers.
+pub const THREADS_ENV: &str = "RAMPART_SERVE_THREADS";
+
+/// The tokio runtime for `serve` (see [`THREADS_ENV`]).
+///
+/// One thread is the default: a decision costs a few tens of microseconds of CPU,
+/// so one thread keeps up with well over 20,000 decisions/s, and serving each
+/// connection on the thread that accepted it avoids the cross-thread wake-ups
+/// (work stealing, unparking a sleeping worker) that a fresh connection per exec
+/// otherwise pays. Blocking work (fsync `always`, policy reloads) runs on tokio's
+/// blocking pool either way.
+fn runtime(threads: Option<&str>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let n: usize = match threads.map(str::trim).filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => t
+            .parse()
+            .with_context(|| format!("{THREADS_ENV}={t}: expected a number of threads"))?,
+    };
+    let mut b = if n == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(n);
+        b
+    };
+    b.enable_all()
+        .thread_name("rampart")
+        .build()
+        .context("tokio runtime")
 }
 
 /// Run the daemon until SIGTERM/SIGINT.
@@ -152,11 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     export::install(&state, &args.export);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("rampart")
-        .build()
-        .context("tokio runtime")?;
+    let rt = runtime(std::env::var(THREADS_ENV).ok().as_deref())?;
     let result = rt.block_on(serve(state.clone(), bound, &args, &audit_dir));
     for p in &owned_sockets {
         let _ = std::fs::remove_file(p);
@@ -175,7 +205,7 @@ async fn serve(
     audit_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let app = routes::router(state.clone());
-    let graceful = Arc::new(GracefulShutdown::new());
+    let tracker = Arc::new(conn::Tracker::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let sem = Arc::new(Semaphore::new(args.max_connections.max(1)));
     let settings = ConnSettings {
@@ -186,7 +216,7 @@ async fn serve(
     for b in bound {
         let ctx = AcceptCtx {
             app: app.clone(),
-            graceful: graceful.clone(),
+            tracker: tracker.clone(),
             sem: sem.clone(),
             stop: stop_rx.clone(),
             settings: settings.clone(),
@@ -234,23 +264,22 @@ async fn serve(
         let _ = l.await;
     }
     state.approvals.deny_all_pending("shutdown");
-    match Arc::try_unwrap(graceful) {
-        Ok(g) => {
-            if tokio::time::timeout(Duration::from_secs(10), g.shutdown())
-                .await
-                .is_err()
-            {
-                eprintln!("rampart: some connections did not finish within 10 s");
-            }
-        }
-        Err(_) => eprintln!("rampart: internal: connection tracker still shared at shutdown"),
+    tracker.shutdown_all();
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait_empty())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "rampart: {} connections did not finish within 10 s",
+            tracker.len()
+        );
     }
     Ok(())
 }
 
 struct AcceptCtx {
     app: Router,
-    graceful: Arc<GracefulShutdown>,
+    tracker: Arc<conn::Tracker>,
     sem: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     settings: ConnSettings,
@@ -258,20 +287,35 @@ struct AcceptCtx {
 }
 
 impl AcceptCtx {
-    /// A connection permit, or `None` once shutdown started.
+    /// A connection slot for a connection just accepted, or `None` once shutdown
+    /// started. When every slot is taken, the connection that has been idle the
+    /// longest is asked to close (see [`conn`]).
     async fn permit(&mut self) -> Option<OwnedSemaphorePermit> {
-        tokio::select! {
-            p = self.sem.clone().acquire_owned() => p.ok(),
-            _ = self.stop.wait_for(|s| *s) => None,
+        if let Ok(p) = self.sem.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        loop {
+            let recheck = match self.tracker.evict_longest_idle(conn::EVICT_MIN_IDLE) {
+                conn::Eviction::Evicted => {
+                    self.state.metrics.connections_evicted.fetch_add(1, Relaxed);
+                    // Normally the slot comes back at once; if the victim had a
+                    // request after all, it finishes it first: try another soon.
+                    Duration::from_millis(50)
+                }
+                conn::Eviction::NotYet(d) => d,
+                conn::Eviction::NoCandidate => Duration::from_millis(100),
+            };
+            tokio::select! {
+                p = self.sem.clone().acquire_owned() => return p.ok(),
+                _ = self.stop.wait_for(|s| *s) => return None,
+                _ = tokio::time::sleep(recheck) => {}
+            }
         }
     }
 }
 
 async fn accept_unix(l: tokio::net::UnixListener, mut ctx: AcceptCtx) {
     loop {
-        let Some(permit) = ctx.permit().await else {
-            break;
-        };
         let r = tokio::select! {
             r = l.accept() => r,
             _ = ctx.stop.wait_for(|s| *s) => break,
@@ -284,10 +328,10 @@ async fn accept_unix(l: tokio::net::UnixListener, mut ctx: AcceptCtx) {
                     uid: cred.map(|c| c.uid()),
                     gid: cred.map(|c| c.gid()),
                 };
-                match interim::Interim::unix(s) {
-                    Ok((s, dup)) => spawn_connection(s, info, dup, &ctx, permit),
-                    Err(e) => accept_error(e).await,
-                }
+                let Some(permit) = ctx.permit().await else {
+                    break;
+                };
+                spawn_connection(conn::SharedStream::Unix(s), info, &ctx, permit);
             }
             Err(e) => accept_error(e).await,
         }
@@ -296,9 +340,6 @@ async fn accept_unix(l: tokio::net::UnixListener, mut ctx: AcceptCtx) {
 
 async fn accept_tcp(l: tokio::net::TcpListener, mut ctx: AcceptCtx) {
     loop {
-        let Some(permit) = ctx.permit().await else {
-            break;
-        };
         let r = tokio::select! {
             r = l.accept() => r,
             _ = ctx.stop.wait_for(|s| *s) => break,
@@ -309,10 +350,10 @@ async fn accept_tcp(l: tokio::net::TcpListener, mut ctx: AcceptCtx) {
                 let info = ConnInfo::Tcp {
                     addr: addr.to_string(),
                 };
-                match interim::Interim::tcp(s) {
-                    Ok((s, dup)) => spawn_connection(s, info, dup, &ctx, permit),
-                    Err(e) => accept_error(e).await,
-                }
+                let Some(permit) = ctx.permit().await else {
+                    break;
+                };
+                spawn_connection(conn::SharedStream::Tcp(s), info, &ctx, permit);
             }
             Err(e) => accept_error(e).await,
         }
@@ -325,31 +366,35 @@ async fn accept_error(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-fn spawn_connection<S>(
-    stream: S,
+fn spawn_connection(
+    stream: conn::SharedStream,
     info: ConnInfo,
-    interim: Option<interim::Interim>,
     ctx: &AcceptCtx,
     permit: OwnedSemaphorePermit,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
+    let stream = Arc::new(stream);
+    let reg = ctx.tracker.register();
+    let interim = interim::Interim::new(Arc::clone(&stream));
+    let io = conn::ConnIo::new(stream, Arc::clone(&reg.slot));
     let app = ctx.app.clone();
     let timeout = ctx.settings.request_timeout;
+    let slot = Arc::clone(&reg.slot);
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(info.clone());
-        if let Some(i) = &interim {
-            req.extensions_mut().insert(i.clone());
-        }
+        req.extensions_mut().insert(interim.clone());
         let mut app = app.clone();
+        let slot = Arc::clone(&slot);
+        slot.request_started();
         async move {
-            match tokio::time::timeout(timeout, app.call(req)).await {
+            let r = match tokio::time::timeout(timeout, app.call(req)).await {
                 Ok(r) => r,
                 Err(_) => Ok(routes::json_error(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     "request timed out",
                 )),
-            }
+            };
+            slot.request_done();
+            r
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -358,13 +403,63 @@ fn spawn_connection<S>(
         .header_read_timeout(Duration::from_secs(30))
         .max_buf_size(16 * 1024)
         .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-    let fut = ctx.graceful.watch(conn);
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
     let state = ctx.state.clone();
     state.metrics.connections_open.fetch_add(1, Relaxed);
     tokio::spawn(async move {
-        let _ = fut.await;
+        drive(conn, &reg.slot).await;
+        drop(reg);
         state.metrics.connections_open.fetch_sub(1, Relaxed);
         drop(permit);
     });
+}
+
+/// Run a connection until it ends or is asked to close: then hyper's graceful
+/// shutdown closes it at once if no request is in progress (fresh or between
+/// requests) and otherwise lets the request finish first.
+async fn drive<F>(conn: F, slot: &conn::Slot)
+where
+    F: std::future::Future + GracefulConn,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        biased;
+        _ = conn.as_mut() => return,
+        _ = slot.signalled() => conn.as_mut().shutdown_gracefully(),
+    }
+    conn.await;
+}
+
+/// hyper's `graceful_shutdown`, behind a trait so [`drive`] can name it.
+trait GracefulConn {
+    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S> GracefulConn for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shutdown_gracefully(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_is_single_threaded_unless_threads_are_requested() {
+        let flavor = |t: Option<&str>| runtime(t).unwrap().handle().runtime_flavor();
+        use tokio::runtime::RuntimeFlavor::{CurrentThread, MultiThread};
+        assert_eq!(flavor(None), CurrentThread);
+        assert_eq!(flavor(Some("")), CurrentThread);
+        assert_eq!(flavor(Some("0")), CurrentThread);
+        assert_eq!(flavor(Some("2")), MultiThread);
+        assert!(runtime(Some("two")).is_err());
+    }
 }
