@@ -94,30 +94,33 @@ pub fn load_or_create(path: &Path) -> io::Result<String> {
 
 /// The admin token: `$RAMPART_TOKEN`, else the token file (created if missing).
 pub fn resolve(token_file: Option<&Path>) -> io::Result<String> {
-    if let Ok(t) = std::env::var("RAMPART_TOKEN") {
-        let t = t.trim().to_string();
-        if !t.is_empty() {
-            return Ok(t);
-        }
+    match env_token() {
+        Some(t) => Ok(t),
+        None => load_or_create(&token_path(token_file)),
     }
-    let path = token_file
+}
+
+/// `$RAMPART_TOKEN`, trimmed, when set and not blank.
+fn env_token() -> Option<String> {
+    let t = std::env::var("RAMPART_TOKEN").ok()?;
+    let t = t.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// `token_file`, else the default token file.
+fn token_path(token_file: Option<&Path>) -> PathBuf {
+    token_file
         .map(Path::to_path_buf)
-        .unwrap_or_else(default_token_file);
-    load_or_create(&path)
+        .unwrap_or_else(default_token_file)
 }
 
 /// The admin token for a client: `$RAMPART_TOKEN`, else the existing token file
 /// (never created: a client must not invent a token the daemon does not know).
 pub fn resolve_existing(token_file: Option<&Path>) -> io::Result<String> {
-    if let Ok(t) = std::env::var("RAMPART_TOKEN") {
-        let t = t.trim().to_string();
-        if !t.is_empty() {
-            return Ok(t);
-        }
+    if let Some(t) = env_token() {
+        return Ok(t);
     }
-    let path = token_file
-        .map(Path::to_path_buf)
-        .unwrap_or_else(default_token_file);
+    let path = token_path(token_file);
     let t = fs::read_to_string(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     Ok(t.trim().to_string())

@@ -34,6 +34,19 @@ impl Drop for Proc {
     }
 }
 
+/// `rampart doctor --json --socket <socket> --pid <pid>` with `env`.
+fn doctor_pid(socket: &Path, pid: u32, env: &[(&str, &Path)]) -> (Output, Value) {
+    doctor(
+        &[
+            "--socket",
+            socket.to_str().unwrap(),
+            "--pid",
+            &pid.to_string(),
+        ],
+        env,
+    )
+}
+
 fn doctor(args: &[&str], env: &[(&str, &Path)]) -> (Output, Value) {
     let mut cmd = Command::new(ops::rampart());
     cmd.arg("doctor")
@@ -134,15 +147,7 @@ fn doctor_sees_the_preload_mapped_in_a_process_tree_and_a_static_gap() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (out, r) = doctor(
-        &[
-            "--socket",
-            d.socket.to_str().unwrap(),
-            "--pid",
-            &pid.to_string(),
-        ],
-        &[("RAMPART_LIB", lib)],
-    );
+    let (out, r) = doctor_pid(&d.socket, pid, &[("RAMPART_LIB", lib)]);
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     assert_eq!(r["protected"], true);
     assert_eq!(r["daemon"]["reachable"], true);
@@ -193,15 +198,7 @@ fn doctor_sees_the_preload_mapped_in_a_process_tree_and_a_static_gap() {
     );
     let sh_pid = shell.0.id();
     wait_children(sh_pid, if stat.is_some() { 2 } else { 1 });
-    let (out, r) = doctor(
-        &[
-            "--socket",
-            d.socket.to_str().unwrap(),
-            "--pid",
-            &sh_pid.to_string(),
-        ],
-        &[("RAMPART_LIB", lib)],
-    );
+    let (out, r) = doctor_pid(&d.socket, sh_pid, &[("RAMPART_LIB", lib)]);
     let procs = r["processes"].as_array().unwrap();
     assert_eq!(by_pid(&r, sh_pid)["coverage"], "covered", "{r:#}");
     assert_eq!(by_pid(&r, sh_pid)["depth"], 0);
@@ -255,15 +252,7 @@ fn doctor_reports_uncovered_and_setuid_processes_and_a_missing_daemon() {
     std::thread::sleep(Duration::from_millis(200));
 
     let nowhere = tmp.path().join("no-daemon.sock");
-    let (out, r) = doctor(
-        &[
-            "--socket",
-            nowhere.to_str().unwrap(),
-            "--pid",
-            &plain.0.id().to_string(),
-        ],
-        &[("RAMPART_LIB", ops::hook_lib())],
-    );
+    let (out, r) = doctor_pid(&nowhere, plain.0.id(), &[("RAMPART_LIB", ops::hook_lib())]);
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     assert_eq!(r["daemon"]["reachable"], false);
     assert_eq!(r["protected"], false);
@@ -271,15 +260,7 @@ fn doctor_reports_uncovered_and_setuid_processes_and_a_missing_daemon() {
     let problems = r["problems"].to_string();
     assert!(problems.contains("no daemon answers"), "{problems}");
 
-    let (_, r) = doctor(
-        &[
-            "--socket",
-            nowhere.to_str().unwrap(),
-            "--pid",
-            &setuid.0.id().to_string(),
-        ],
-        &[],
-    );
+    let (_, r) = doctor_pid(&nowhere, setuid.0.id(), &[]);
     assert_eq!(by_pid(&r, setuid.0.id())["coverage"], "setuid", "{r:#}");
 }
 

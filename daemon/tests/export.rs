@@ -583,31 +583,49 @@ fn notify_https_webhook_refuses_a_certificate_the_system_store_does_not_trust() 
     }
 }
 
-#[test]
-fn notify_https_webhook_with_a_private_ca_still_checks_the_host_name() {
-    let ca = test_ca("rampart test CA");
-    // Issued by the trusted CA, but for another name than the URL's 127.0.0.1.
-    let (port, rx) = tls_webhook_server(&ca, &["hooks.example.test"]);
+/// A daemon that trusts only `trusted` (`--webhook-ca`) and notifies an HTTPS
+/// webhook on 127.0.0.1 whose certificate `server_ca` issued for `names`.
+/// After `denies` denies, the TLS attempt must have failed (`why` says what a
+/// delivery would mean), been counted, and logged as `log_says`. Returns the
+/// daemon and the directory holding the CA file.
+fn refused_tls_webhook(
+    server_ca: &TestCa,
+    names: &[&str],
+    trusted: &TestCa,
+    denies: usize,
+    why: &str,
+    log_says: &str,
+) -> (Daemon, tempfile::TempDir) {
+    let (port, rx) = tls_webhook_server(server_ca, names);
     let tmp = tempfile::tempdir().unwrap();
     let policy = format!("{TEST_POLICY}notify:\n  url: https://127.0.0.1:{port}/hook\n");
     let d = Daemon::start_with(Opts {
         policy: &policy,
-        args: vec!["--webhook-ca".into(), ca_file(&tmp, &ca)],
+        args: vec!["--webhook-ca".into(), ca_file(&tmp, trusted)],
         ..Opts::default()
     });
-    denies_keep_flowing(&d, 3);
+    denies_keep_flowing(&d, denies);
     let seen = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("a TLS attempt");
-    assert!(
-        seen.is_err(),
-        "delivered to a host the certificate does not name: {seen:?}"
-    );
-    assert!(wait_counter(&d, "rampart_export_failed_total", "webhook", 3) >= 1);
-    let log = wait_log(&d, "TLS: invalid peer certificate");
-    assert!(
-        log.contains("TLS: invalid peer certificate: certificate not valid for name"),
-        "{log}"
+    assert!(seen.is_err(), "{why}: {seen:?}");
+    assert!(wait_counter(&d, "rampart_export_failed_total", "webhook", denies as u64) >= 1);
+    let log = wait_log(&d, log_says);
+    assert!(log.contains(log_says), "{log}");
+    (d, tmp)
+}
+
+#[test]
+fn notify_https_webhook_with_a_private_ca_still_checks_the_host_name() {
+    let ca = test_ca("rampart test CA");
+    // Issued by the trusted CA, but for another name than the URL's 127.0.0.1.
+    let (d, _tmp) = refused_tls_webhook(
+        &ca,
+        &["hooks.example.test"],
+        &ca,
+        3,
+        "delivered to a host the certificate does not name",
+        "TLS: invalid peer certificate: certificate not valid for name",
     );
     assert_eq!(
         counter(&metrics(&d), "rampart_export_sent_total", "webhook"),
@@ -620,35 +638,22 @@ fn notify_https_webhook_trusts_only_the_given_ca_file() {
     // --webhook-ca replaces the system store: a server from another CA is refused.
     let trusted = test_ca("trusted test CA");
     let other = test_ca("other test CA");
-    let (port, rx) = tls_webhook_server(&other, &["127.0.0.1"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let policy = format!("{TEST_POLICY}notify:\n  url: https://127.0.0.1:{port}/hook\n");
-    let d = Daemon::start_with(Opts {
-        policy: &policy,
-        args: vec!["--webhook-ca".into(), ca_file(&tmp, &trusted)],
-        ..Opts::default()
-    });
-    denies_keep_flowing(&d, 2);
-    let seen = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("a TLS attempt");
-    assert!(seen.is_err(), "delivered under an untrusted CA: {seen:?}");
-    assert!(wait_counter(&d, "rampart_export_failed_total", "webhook", 2) >= 1);
-    let log = wait_log(&d, "UnknownIssuer");
-    assert!(
-        log.contains("TLS: invalid peer certificate: UnknownIssuer"),
-        "{log}"
+    refused_tls_webhook(
+        &other,
+        &["127.0.0.1"],
+        &trusted,
+        2,
+        "delivered under an untrusted CA",
+        "TLS: invalid peer certificate: UnknownIssuer",
     );
 }
 
-#[test]
-fn webhook_ca_file_without_certificates_stops_the_daemon() {
-    let tmp = tempfile::tempdir().unwrap();
-    let bad = tmp.path().join("not-a-ca.pem");
-    std::fs::write(&bad, "hello\n").unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["serve", "--webhook-ca"])
-        .arg(&bad)
+/// `rampart serve <args>` with its socket, audit dir, token file and HOME in
+/// `tmp` (for flags that must stop it at start).
+fn serve_in(tmp: &tempfile::TempDir, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .arg("serve")
+        .args(args)
         .arg("--socket")
         .arg(tmp.path().join("s.sock"))
         .arg("--audit-dir")
@@ -658,7 +663,15 @@ fn webhook_ca_file_without_certificates_stops_the_daemon() {
         .env_remove("RAMPART_TOKEN")
         .env("HOME", tmp.path())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn webhook_ca_file_without_certificates_stops_the_daemon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("not-a-ca.pem");
+    std::fs::write(&bad, "hello\n").unwrap();
+    let out = serve_in(&tmp, &["--webhook-ca".as_ref(), bad.as_ref()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -772,17 +785,7 @@ fn bad_syslog_target_and_cef_without_destination_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--syslog"));
     let tmp = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["serve", "--cef", "--socket"])
-        .arg(tmp.path().join("s.sock"))
-        .arg("--audit-dir")
-        .arg(tmp.path().join("audit"))
-        .arg("--token-file")
-        .arg(tmp.path().join("token"))
-        .env_remove("RAMPART_TOKEN")
-        .env("HOME", tmp.path())
-        .output()
-        .unwrap();
+    let out = serve_in(&tmp, &["--cef".as_ref()]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--cef needs --syslog"),

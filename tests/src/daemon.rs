@@ -1,6 +1,7 @@
 //! The real daemon (`rampart serve`) for end-to-end tests, in a throw-away
 //! HOME, with a test policy file.
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -48,69 +49,82 @@ impl RealDaemon {
     /// HOME=`<dir>/home`, and waits (up to 10 s) until `/healthz` answers.
     pub fn start(dir: &Path, policy_yaml: &str) -> RealDaemon {
         let home = dir.join("home");
-        std::fs::create_dir_all(&home).expect("home");
         let policy = dir.join("policy.yaml");
         std::fs::write(&policy, policy_yaml).expect("write policy");
-        let socket = dir.join("d.sock");
-        let log = std::fs::File::create(dir.join("serve.log")).expect("log");
-        let mut cmd = Command::new(crate::workspace_bin("rampart"));
-        crate::clean_env(&mut cmd);
-        let child = cmd
-            .args(["serve", "--socket"])
-            .arg(&socket)
-            .arg("--config")
-            .arg(&policy)
-            .env("HOME", &home)
-            .env_remove("XDG_RUNTIME_DIR")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn rampart serve");
-        let d = RealDaemon {
+        let (child, socket) = spawn_serve(dir, &home, &["--config".as_ref(), policy.as_ref()]);
+        RealDaemon {
             child,
             socket,
             home,
-        };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if healthz(&d.socket) {
-                return d;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
-        panic!(
-            "rampart serve did not answer /healthz on {} within 10 s; log:\n{log}",
-            d.socket.display()
-        );
     }
 
     /// The `exec` commands recorded in the audit trail (all files, in order).
     pub fn audited_commands(&self) -> Vec<String> {
-        let dir = self.home.join(".rampart/audit");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
-        files.sort();
-        let mut out = Vec::new();
-        for f in files {
-            for line in std::fs::read_to_string(&f).unwrap_or_default().lines() {
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                    continue;
-                };
-                let cmd = v["request"]["command"]
+        audit_records(&self.home.join(".rampart/audit"))
+            .iter()
+            .filter_map(|v| {
+                v["request"]["command"]
                     .as_str()
                     .or_else(|| v["request"]["params"]["command"].as_str())
-                    .or_else(|| v["params"]["command"].as_str());
-                if let Some(c) = cmd {
-                    out.push(c.to_string());
-                }
-            }
-        }
-        out
+                    .or_else(|| v["params"]["command"].as_str())
+                    .map(str::to_string)
+            })
+            .collect()
     }
+}
+
+/// Starts `rampart serve --socket <dir>/d.sock <args>` with HOME=`home`
+/// (created), the caller's `RAMPART_*` removed and its output in
+/// `<dir>/serve.log`, and waits (up to 10 s) until `/healthz` answers.
+/// Returns the child and its socket; kills it and panics with the log when it
+/// does not answer.
+pub fn spawn_serve(dir: &Path, home: &Path, args: &[&OsStr]) -> (Child, PathBuf) {
+    std::fs::create_dir_all(home).expect("home");
+    let socket = dir.join("d.sock");
+    let log = std::fs::File::create(dir.join("serve.log")).expect("log");
+    let mut cmd = Command::new(crate::workspace_bin("rampart"));
+    crate::clean_env(&mut cmd);
+    let mut child = cmd
+        .args(["serve", "--socket"])
+        .arg(&socket)
+        .args(args)
+        .env("HOME", home)
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn rampart serve");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if healthz(&socket) {
+            return (child, socket);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+    panic!(
+        "rampart serve did not answer /healthz on {} within 10 s; log:\n{log}",
+        socket.display()
+    );
+}
+
+/// Every record of the `*.jsonl` audit files in `dir`, in file then line
+/// order (lines that are not JSON are skipped; a missing dir is empty).
+pub fn audit_records(dir: &Path) -> Vec<serde_json::Value> {
+    crate::stress::audit_files(dir)
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 impl Drop for RealDaemon {

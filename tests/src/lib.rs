@@ -248,6 +248,62 @@ impl Case {
     pub fn seen(&self) -> Vec<String> {
         self.rec.commands()
     }
+
+    /// `touch <dir>/<name>`: the command line the recorder sees for a marker.
+    pub fn touch(&self, name: &str) -> String {
+        format!("touch {}", self.path(name))
+    }
+
+    /// The usual pair: `touch <dir>/marker-allowed`, then `touch <dir>/marker-denied`.
+    pub fn touch_pair(&self) -> [String; 2] {
+        [self.touch("marker-allowed"), self.touch("marker-denied")]
+    }
+
+    /// Asserts that `marker-allowed` was created and `marker-denied` was not.
+    #[track_caller]
+    pub fn assert_markers(&self) {
+        self.assert_markers_for("");
+    }
+
+    /// [`Case::assert_markers`], naming the case `what` when it fails.
+    #[track_caller]
+    pub fn assert_markers_for(&self, what: &str) {
+        assert!(
+            self.exists("marker-allowed"),
+            "{what}: the allowed command did not run"
+        );
+        assert!(
+            !self.exists("marker-denied"),
+            "{what}: the denied command ran"
+        );
+    }
+
+    /// [`Case::assert_markers`], then: the recorder saw exactly `want`, in order.
+    #[track_caller]
+    pub fn assert_outcome<S: AsRef<str>>(&self, want: &[S]) {
+        self.assert_outcome_for("", want);
+    }
+
+    /// The recorder saw exactly `want`, in any order (children that run
+    /// concurrently).
+    #[track_caller]
+    pub fn assert_seen_unordered<S: AsRef<str>>(&self, want: &[S]) {
+        let mut want: Vec<&str> = want.iter().map(AsRef::as_ref).collect();
+        want.sort_unstable();
+        assert_eq!(self.rec.sorted_commands(), want, "commands, sorted");
+    }
+
+    /// [`Case::assert_outcome`], naming the case `what` when it fails.
+    #[track_caller]
+    pub fn assert_outcome_for<S: AsRef<str>>(&self, what: &str, want: &[S]) {
+        self.assert_markers_for(what);
+        let want: Vec<&str> = want.iter().map(AsRef::as_ref).collect();
+        assert_eq!(
+            self.seen(),
+            want,
+            "{what}: commands the daemon was asked about"
+        );
+    }
 }
 
 impl Default for Case {

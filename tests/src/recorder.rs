@@ -108,27 +108,9 @@ impl Recorder {
     pub fn unix(socket: &Path, rule: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Recorder {
         let listener = UnixListener::bind(socket).expect("bind recorder socket");
         listener.set_nonblocking(true).expect("nonblocking");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let rule: Rule = Arc::new(rule);
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (s, st, n) = (seen.clone(), stop.clone(), connections.clone());
-        std::thread::spawn(move || {
-            accept_loop(
-                || listener.accept().map(|(c, _)| Box::new(c) as Box<dyn Conn>),
-                &s,
-                &st,
-                &rule,
-                &n,
-            )
-        });
-        Recorder {
-            socket: socket.to_path_buf(),
-            port: 0,
-            seen,
-            stop,
-            connections,
-        }
+        Recorder::start(socket.to_path_buf(), 0, Arc::new(rule), move || {
+            listener.accept().map(|(c, _)| Box::new(c) as Box<dyn Conn>)
+        })
     }
 
     /// Starts a recorder on a loopback TCP port.
@@ -136,27 +118,28 @@ impl Recorder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind recorder port");
         let port = listener.local_addr().expect("addr").port();
         listener.set_nonblocking(true).expect("nonblocking");
+        Recorder::start(PathBuf::new(), port, Arc::new(rule), move || {
+            listener.accept().map(|(c, _)| {
+                let _ = c.set_nodelay(true);
+                Box::new(c) as Box<dyn Conn>
+            })
+        })
+    }
+
+    /// Runs the accept loop over the non-blocking `accept` in a thread.
+    fn start(
+        socket: PathBuf,
+        port: u16,
+        rule: Rule,
+        accept: impl Fn() -> std::io::Result<Box<dyn Conn>> + Send + 'static,
+    ) -> Recorder {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let rule: Rule = Arc::new(rule);
         let connections = Arc::new(AtomicUsize::new(0));
         let (s, st, n) = (seen.clone(), stop.clone(), connections.clone());
-        std::thread::spawn(move || {
-            accept_loop(
-                || {
-                    listener.accept().map(|(c, _)| {
-                        let _ = c.set_nodelay(true);
-                        Box::new(c) as Box<dyn Conn>
-                    })
-                },
-                &s,
-                &st,
-                &rule,
-                &n,
-            )
-        });
+        std::thread::spawn(move || accept_loop(accept, &s, &st, &rule, &n));
         Recorder {
-            socket: PathBuf::new(),
+            socket,
             port,
             seen,
             stop,

@@ -3,20 +3,18 @@
 //! end to end against a real daemon (write the override, reload, now allowed; a
 //! deny stays a deny and names the policy file to edit instead).
 
-use e2e::daemon::healthz;
+use e2e::daemon::{spawn_serve, DENY_MARKER_POLICY};
 use e2e::{clean_env, output, preloaded, scratch, stderr, stdout, workspace_bin};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
 
-/// Allows everything, asks for `marker-ask`, denies `marker-denied`.
-const POLICY: &str = r#"version: "1"
-default_action: allow
-policies:
-  - name: e2e-ask-marker
+/// The `e2e-ask-marker` policy, appended to [`DENY_MARKER_POLICY`]: the test
+/// policy allows everything, asks for `marker-ask`, denies `marker-denied`.
+const ASK_MARKER_POLICY: &str = r#"  - name: e2e-ask-marker
     match:
       tool: ["exec"]
     rules:
@@ -24,14 +22,6 @@ policies:
         when:
           command_contains: ["marker-ask"]
         message: "test policy: marker-ask needs a human"
-  - name: e2e-deny-marker
-    match:
-      tool: ["exec"]
-    rules:
-      - action: deny
-        when:
-          command_contains: ["marker-denied"]
-        message: "test policy: marker-denied is forbidden"
 "#;
 
 /// A `rampart serve` with a chosen HOME and flags, killed on drop.
@@ -42,40 +32,20 @@ struct Serve {
 }
 
 impl Serve {
-    /// `rampart serve --socket <dir>/d.sock --ask-timeout 1 <extra>` with HOME=`home`.
+    /// `rampart serve --socket <dir>/d.sock --no-watch --ask-timeout 1 <extra>`
+    /// with HOME=`home`.
     fn start(dir: &Path, home: &Path, extra: &[&std::ffi::OsStr]) -> Serve {
-        std::fs::create_dir_all(home).unwrap();
-        let socket = dir.join("d.sock");
-        let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-        let mut cmd = Command::new(workspace_bin("rampart"));
-        clean_env(&mut cmd);
-        let child = cmd
-            .args(["serve", "--no-watch", "--ask-timeout", "1", "--socket"])
-            .arg(&socket)
-            .args(extra)
-            .env("HOME", home)
-            .env_remove("XDG_RUNTIME_DIR")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn rampart serve");
-        let s = Serve {
+        let mut args: Vec<&std::ffi::OsStr> = ["--no-watch", "--ask-timeout", "1"]
+            .iter()
+            .map(|a| a.as_ref())
+            .collect();
+        args.extend_from_slice(extra);
+        let (child, socket) = spawn_serve(dir, home, &args);
+        Serve {
             child,
             socket,
             home: home.to_path_buf(),
-        };
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            if healthz(&s.socket) {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "rampart serve did not start: {}",
-            std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
-        );
     }
 
     /// `POST path` with `body` (and the admin token when `admin`): the JSON answer
@@ -144,21 +114,21 @@ fn suggestions(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn with_config(dir: &Path) -> Vec<std::ffi::OsString> {
+/// A daemon in `dir` (HOME=`<dir>/home`) with the test policy as `--config`.
+fn serve_test_policy(dir: &Path) -> Serve {
     let policy = dir.join("policy.yaml");
-    std::fs::write(&policy, POLICY).unwrap();
-    vec!["--config".into(), policy.into()]
-}
-
-fn os(v: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
-    v.iter().map(|s| s.as_os_str()).collect()
+    std::fs::write(&policy, format!("{DENY_MARKER_POLICY}{ASK_MARKER_POLICY}")).unwrap();
+    Serve::start(
+        dir,
+        &dir.join("home"),
+        &["--config".as_ref(), policy.as_ref()],
+    )
 }
 
 #[test]
 fn ask_then_rampart_allow_then_the_same_command_runs() {
     let dir = scratch();
-    let args = with_config(dir.path());
-    let d = Serve::start(dir.path(), &dir.path().join("home"), &os(&args));
+    let d = serve_test_policy(dir.path());
     let target = dir.path().join("marker-ask");
     let cmd = format!("touch {}", target.display());
 
@@ -208,8 +178,7 @@ fn ask_then_rampart_allow_then_the_same_command_runs() {
 #[test]
 fn a_deny_names_the_policy_file_and_rampart_allow_refuses_it() {
     let dir = scratch();
-    let args = with_config(dir.path());
-    let d = Serve::start(dir.path(), &dir.path().join("home"), &os(&args));
+    let d = serve_test_policy(dir.path());
     let target = dir.path().join("marker-denied");
     let cmd = format!("touch {}", target.display());
     let policy_file = dir.path().join("policy.yaml");

@@ -27,7 +27,7 @@
 //! is covered by the hook's compiled-in floor, which is therefore not
 //! exercised (its commands are never executed, even in temp dirs).
 
-use e2e::daemon::healthz;
+use e2e::daemon::{audit_records, healthz, spawn_serve};
 use e2e::{clean_env, hook_lib, python3, scratch, workspace_bin, workspace_root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -113,50 +113,21 @@ struct Daemon {
     child: Option<Child>,
     socket: PathBuf,
     audit: PathBuf,
-    log: PathBuf,
 }
 
 impl Daemon {
     fn start(dir: &Path) -> Daemon {
-        let home = dir.join("daemon-home");
-        std::fs::create_dir_all(&home).expect("daemon home");
-        let socket = dir.join("d.sock");
         let audit = dir.join("audit");
-        let log = dir.join("serve.log");
-        let out = std::fs::File::create(&log).expect("serve.log");
-        let mut cmd = Command::new(workspace_bin("rampart"));
-        clean_env(&mut cmd);
-        let child = cmd
-            .arg("serve")
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--audit-dir")
-            .arg(&audit)
-            .env("HOME", &home)
-            .env_remove("XDG_RUNTIME_DIR")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn rampart serve");
-        let d = Daemon {
+        let (child, socket) = spawn_serve(
+            dir,
+            &dir.join("daemon-home"),
+            &["--audit-dir".as_ref(), audit.as_ref()],
+        );
+        Daemon {
             child: Some(child),
             socket,
             audit,
-            log,
-        };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if healthz(&d.socket) {
-                return d;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "rampart serve did not answer on {} within 10 s; log:\n{}",
-            d.socket.display(),
-            std::fs::read_to_string(&d.log).unwrap_or_default()
-        );
     }
 
     /// Kills the daemon and waits until it is gone.
@@ -170,21 +141,7 @@ impl Daemon {
 
     /// Every audit record, in file then line order.
     fn records(&self) -> Vec<Value> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.audit)
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
-        files.sort();
-        files
-            .iter()
-            .flat_map(|f| {
-                std::fs::read_to_string(f)
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        audit_records(&self.audit)
     }
 
     /// The `exec` records of one session, waiting (up to 3 s) until `want`
@@ -628,30 +585,25 @@ fn dangerous_commands_are_blocked_and_the_model_is_told_why() {
     }
 }
 
-#[test]
-fn stopped_daemon_fails_open_by_default() {
-    let Some(codex) = codex_or_skip("stopped_daemon_fails_open_by_default") else {
-        return;
-    };
+/// Runs `cat ~/.ssh/id_rsa` through Codex with the daemon stopped first (and
+/// the library failing closed when `fail_closed`); `None` when `test` skips.
+fn run_with_stopped_daemon(test: &str, fail_closed: bool) -> Option<(World, Run, String)> {
+    let codex = codex_or_skip(test)?;
     let mut world = World::new();
     let opts = RunOpts {
         stop_daemon_first: true,
+        fail_closed,
         ..RunOpts::default()
     };
     let run = run_codex(&codex, &mut world, "cat ~/.ssh/id_rsa", opts);
-    let out = run.output();
-    // Fail-open: the read ran (a fake key in a throw-away HOME), with the
-    // library's warning in the output Codex returned.
-    assert!(out.contains(FAKE_KEY_SECRET), "{out}\n{}", run.context());
-    assert!(
-        out.contains("rampart: warning: "),
-        "{out}\n{}",
-        run.context()
-    );
-    assert!(out.contains("failing open"), "{out}\n{}", run.context());
-    assert!(!out.contains("rampart: blocked"), "{out}");
+    let out = run.output().to_string();
+    Some((world, run, out))
+}
+
+/// Asserts the home was not touched and, the daemon being gone, the audit
+/// trail ends before the command: no record of this session names the key.
+fn assert_untouched_and_unaudited(world: &World, run: &Run) {
     assert!(world.untouched());
-    // The daemon was gone: the audit trail ends before the command.
     let recs = world.daemon.session_records(&run.session, |_| true);
     assert!(
         !recs.iter().any(|r| r["request"]["command"]
@@ -662,18 +614,32 @@ fn stopped_daemon_fails_open_by_default() {
 }
 
 #[test]
-fn stopped_daemon_with_fail_closed_denies() {
-    let Some(codex) = codex_or_skip("stopped_daemon_with_fail_closed_denies") else {
+fn stopped_daemon_fails_open_by_default() {
+    let Some((world, run, out)) =
+        run_with_stopped_daemon("stopped_daemon_fails_open_by_default", false)
+    else {
         return;
     };
-    let mut world = World::new();
-    let opts = RunOpts {
-        stop_daemon_first: true,
-        fail_closed: true,
-        ..RunOpts::default()
+    // Fail-open: the read ran (a fake key in a throw-away HOME), with the
+    // library's warning in the output Codex returned.
+    assert!(out.contains(FAKE_KEY_SECRET), "{out}\n{}", run.context());
+    assert!(
+        out.contains("rampart: warning: "),
+        "{out}\n{}",
+        run.context()
+    );
+    assert!(out.contains("failing open"), "{out}\n{}", run.context());
+    assert!(!out.contains("rampart: blocked"), "{out}");
+    assert_untouched_and_unaudited(&world, &run);
+}
+
+#[test]
+fn stopped_daemon_with_fail_closed_denies() {
+    let Some((world, run, out)) =
+        run_with_stopped_daemon("stopped_daemon_with_fail_closed_denies", true)
+    else {
+        return;
     };
-    let run = run_codex(&codex, &mut world, "cat ~/.ssh/id_rsa", opts);
-    let out = run.output();
     assert!(!out.contains(FAKE_KEY_SECRET), "key leaked:\n{out}");
     // The library denied on its own: no daemon answered.
     assert!(
@@ -681,14 +647,7 @@ fn stopped_daemon_with_fail_closed_denies() {
         "{out}\n{}",
         run.context()
     );
-    assert!(world.untouched());
-    let recs = world.daemon.session_records(&run.session, |_| true);
-    assert!(
-        !recs.iter().any(|r| r["request"]["command"]
-            .as_str()
-            .is_some_and(|c| c.contains("id_rsa"))),
-        "{recs:?}"
-    );
+    assert_untouched_and_unaudited(&world, &run);
 }
 
 #[test]

@@ -3,25 +3,26 @@
 //! daemon saw exactly one request per call.
 
 use e2e::{assert_success, output, probe, stdout, Case};
+use std::path::Path;
+use std::process::Output;
 
 const EXEC_APIS: [&str; 9] = [
     "execl", "execle", "execlp", "execv", "execve", "execvp", "execvpe", "fexecve", "execveat",
 ];
+
+/// `exec_entry <api> <dir>/<marker>` under the preload.
+fn entry(case: &Case, probe: &Path, api: &str, marker: &str) -> Output {
+    output(case.cmd(probe).arg(api).arg(case.path(marker)))
+}
 
 #[test]
 fn exec_family_allow_and_deny() {
     let probe = probe("exec_entry");
     for api in EXEC_APIS {
         let case = Case::new();
-        let out = output(case.cmd(&probe).arg(api).arg(case.path("marker-allowed")));
+        assert_success(&entry(&case, &probe, api, "marker-allowed"));
+        let out = entry(&case, &probe, api, "marker-denied");
         assert_success(&out);
-        assert!(
-            case.exists("marker-allowed"),
-            "{api}: allowed exec did not run"
-        );
-        let out = output(case.cmd(&probe).arg(api).arg(case.path("marker-denied")));
-        assert_success(&out);
-        assert!(!case.exists("marker-denied"), "{api}: denied exec ran");
         assert_eq!(
             stdout(&out).trim(),
             format!("{api} ret=-1 errno=1"),
@@ -29,15 +30,7 @@ fn exec_family_allow_and_deny() {
         );
         // fexecve reports the descriptor's target (/usr/bin/touch), whose
         // basename equals argv[0], so every API yields the same string.
-        let seen = case.seen();
-        assert_eq!(
-            seen,
-            vec![
-                format!("touch {}", case.path("marker-allowed")),
-                format!("touch {}", case.path("marker-denied"))
-            ],
-            "{api}"
-        );
+        case.assert_outcome_for(api, &case.touch_pair());
     }
 }
 
@@ -53,26 +46,19 @@ fn spawn_family_returns_eperm_on_deny() {
                 .arg(api)
                 .arg(case.path("bare")),
         );
-        let out = output(case.cmd(&probe).arg(api).arg(case.path("marker-allowed")));
+        let out = entry(&case, &probe, api, "marker-allowed");
         assert_success(&out);
         assert_eq!(
             stdout(&out),
             stdout(&bare),
             "{api}: allowed spawn behaves as without the hook"
         );
-        let out = output(case.cmd(&probe).arg(api).arg(case.path("marker-denied")));
+        let out = entry(&case, &probe, api, "marker-denied");
         assert!(
             stdout(&out).starts_with(&format!("{api} ret=1 ")),
             "{api}: EPERM as the return value"
         );
-        assert!(case.exists("marker-allowed") && !case.exists("marker-denied"));
-        assert_eq!(
-            case.seen(),
-            vec![
-                format!("touch {}", case.path("marker-allowed")),
-                format!("touch {}", case.path("marker-denied"))
-            ]
-        );
+        case.assert_outcome_for(api, &case.touch_pair());
     }
 }
 
@@ -80,11 +66,7 @@ fn spawn_family_returns_eperm_on_deny() {
 fn pidfd_spawnp_without_libc_support_reports_enosys() {
     let probe = probe("exec_entry");
     let case = Case::new();
-    let out = output(
-        case.cmd(&probe)
-            .arg("pidfd_spawnp")
-            .arg(case.path("marker-allowed")),
-    );
+    let out = entry(&case, &probe, "pidfd_spawnp", "marker-allowed");
     assert_success(&out);
     let text = stdout(&out);
     // glibc < 2.39: our export is found, and says "unsupported" without asking.
@@ -93,10 +75,7 @@ fn pidfd_spawnp_without_libc_support_reports_enosys() {
         assert!(case.seen().is_empty());
     } else {
         assert_eq!(text.trim(), "pidfd_spawnp ret=0");
-        assert_eq!(
-            case.seen(),
-            vec![format!("touch {}", case.path("marker-allowed"))]
-        );
+        assert_eq!(case.seen(), vec![case.touch("marker-allowed")]);
     }
 }
 
@@ -104,34 +83,18 @@ fn pidfd_spawnp_without_libc_support_reports_enosys() {
 fn system_and_popen_check_the_shell_string() {
     let probe = probe("exec_entry");
     let case = Case::new();
-    let out = output(
-        case.cmd(&probe)
-            .arg("system")
-            .arg(case.path("marker-allowed")),
-    );
-    assert_eq!(stdout(&out).trim(), "system ret=0 errno=0");
-    let out = output(
-        case.cmd(&probe)
-            .arg("system")
-            .arg(case.path("marker-denied")),
-    );
-    assert_eq!(
-        stdout(&out).trim(),
-        "system ret=-1 errno=1",
-        "system: -1/EPERM as if the shell could not run"
-    );
-    let out = output(
-        case.cmd(&probe)
-            .arg("popen")
-            .arg(case.path("marker-allowed-2")),
-    );
-    assert_eq!(stdout(&out).trim(), "popen ret=0 errno=0");
-    let out = output(
-        case.cmd(&probe)
-            .arg("popen")
-            .arg(case.path("marker-denied")),
-    );
-    assert_eq!(stdout(&out).trim(), "popen ret=null errno=1");
+    // (api, marker, what it prints): -1/EPERM for system() as if the shell
+    // could not run, NULL/EPERM for popen().
+    let calls = [
+        ("system", "marker-allowed", "system ret=0 errno=0"),
+        ("system", "marker-denied", "system ret=-1 errno=1"),
+        ("popen", "marker-allowed-2", "popen ret=0 errno=0"),
+        ("popen", "marker-denied", "popen ret=null errno=1"),
+    ];
+    for (api, marker, want) in calls {
+        let out = entry(&case, &probe, api, marker);
+        assert_eq!(stdout(&out).trim(), want, "{api} {marker}");
+    }
     assert!(
         case.exists("marker-allowed")
             && case.exists("marker-allowed-2")

@@ -19,6 +19,47 @@ fn with_reply(reply: Reply) -> Case {
     Case::with_rule(move |_| reply.clone())
 }
 
+/// With `env`, a daemon failure that fails open: `marker-allowed` is touched
+/// and stderr says `warning`; then, with `RAMPART_FAIL_OPEN=0` added,
+/// `marker-allowed-closed` is not touched. Returns how long the first run took.
+#[track_caller]
+fn fails_open_unless_closed(case: &Case, env: &[(&str, &str)], warning: &str) -> Duration {
+    let start = Instant::now();
+    let out = touch(case, "marker-allowed", env);
+    let took = start.elapsed();
+    assert!(case.exists("marker-allowed"), "must fail open");
+    let err = stderr(&out);
+    assert!(err.contains(warning), "{err}");
+    let mut closed = env.to_vec();
+    closed.push(("RAMPART_FAIL_OPEN", "0"));
+    touch(case, "marker-allowed-closed", &closed);
+    assert!(
+        !case.exists("marker-allowed-closed"),
+        "must deny with RAMPART_FAIL_OPEN=0"
+    );
+    took
+}
+
+/// A reply the hook must treat as a denial (`what` names it): `marker-allowed`
+/// is not touched and stderr says `says`; monitor mode still runs
+/// `marker-allowed-monitor`.
+#[track_caller]
+fn denies_unless_monitor(case: &Case, what: &str, says: &str) {
+    let out = touch(case, "marker-allowed", &[]);
+    assert!(!case.exists("marker-allowed"), "{what}: must deny");
+    let err = stderr(&out);
+    assert!(err.contains(says), "{what}: {err}");
+    touch(
+        case,
+        "marker-allowed-monitor",
+        &[("RAMPART_MODE", "monitor")],
+    );
+    assert!(
+        case.exists("marker-allowed-monitor"),
+        "{what}: monitor mode allows"
+    );
+}
+
 #[test]
 fn absent_daemon_fails_open_at_once_with_one_warning() {
     let case = Case::new();
@@ -69,19 +110,7 @@ fn refused_connection_fails_open() {
     let path = case.dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     let p = path.to_str().unwrap();
-    let out = touch(&case, "marker-allowed", &[("RAMPART_SOCKET", p)]);
-    assert!(case.exists("marker-allowed"));
-    assert!(
-        stderr(&out).contains("refused the connection"),
-        "{}",
-        stderr(&out)
-    );
-    touch(
-        &case,
-        "marker-allowed-closed",
-        &[("RAMPART_SOCKET", p), ("RAMPART_FAIL_OPEN", "0")],
-    );
-    assert!(!case.exists("marker-allowed-closed"));
+    fails_open_unless_closed(&case, &[("RAMPART_SOCKET", p)], "refused the connection");
 }
 
 #[test]
@@ -94,21 +123,9 @@ fn daemon_that_read_the_request_is_given_the_ask_timeout() {
         ("RAMPART_TIMEOUT_MS", "200"),
         ("RAMPART_ASK_TIMEOUT_MS", "800"),
     ];
-    let start = Instant::now();
-    let out = touch(&case, "marker-allowed", &slow);
-    let took = start.elapsed();
+    let took = fails_open_unless_closed(&case, &slow, "did not answer in time");
     assert!(took >= Duration::from_millis(800), "{took:?}");
     assert!(took < Duration::from_millis(3000), "{took:?}");
-    assert!(case.exists("marker-allowed"));
-    assert!(
-        stderr(&out).contains("did not answer in time"),
-        "{}",
-        stderr(&out)
-    );
-    let mut closed = slow.to_vec();
-    closed.push(("RAMPART_FAIL_OPEN", "0"));
-    touch(&case, "marker-allowed-closed", &closed);
-    assert!(!case.exists("marker-allowed-closed"));
 }
 
 #[test]
@@ -180,41 +197,14 @@ fn unsafe_kill(pid: i32, sig: i32) -> i32 {
 #[test]
 fn server_error_follows_the_fail_open_switch() {
     let case = with_reply(Reply::Status(503, "{\"error\":\"down\"}".into()));
-    let out = touch(&case, "marker-allowed", &[]);
-    assert!(case.exists("marker-allowed"));
-    assert!(
-        stderr(&out).contains("rampart: warning"),
-        "{}",
-        stderr(&out)
-    );
-    touch(
-        &case,
-        "marker-allowed-closed",
-        &[("RAMPART_FAIL_OPEN", "0")],
-    );
-    assert!(!case.exists("marker-allowed-closed"));
+    fails_open_unless_closed(&case, &[], "rampart: warning");
 }
 
 #[test]
 fn auth_failure_denies_even_when_failing_open() {
     for code in [401u16, 403] {
         let case = with_reply(Reply::Status(code, "{\"error\":\"unauthorized\"}".into()));
-        let out = touch(&case, "marker-allowed", &[]);
-        assert!(!case.exists("marker-allowed"), "{code}");
-        assert!(
-            stderr(&out).contains("rejected our credentials"),
-            "{}",
-            stderr(&out)
-        );
-        touch(
-            &case,
-            "marker-allowed-monitor",
-            &[("RAMPART_MODE", "monitor")],
-        );
-        assert!(
-            case.exists("marker-allowed-monitor"),
-            "{code}: monitor mode allows"
-        );
+        denies_unless_monitor(&case, &code.to_string(), "rejected our credentials");
     }
 }
 
@@ -247,22 +237,7 @@ fn malformed_deceptive_and_oversized_replies_deny() {
     ];
     for (what, raw) in bodies {
         let case = with_reply(Reply::Raw(raw));
-        let out = touch(&case, "marker-allowed", &[]);
-        assert!(!case.exists("marker-allowed"), "{what}: must deny");
-        assert!(
-            stderr(&out).contains("rampart: blocked"),
-            "{what}: {}",
-            stderr(&out)
-        );
-        touch(
-            &case,
-            "marker-allowed-monitor",
-            &[("RAMPART_MODE", "monitor")],
-        );
-        assert!(
-            case.exists("marker-allowed-monitor"),
-            "{what}: monitor allows"
-        );
+        denies_unless_monitor(&case, what, "rampart: blocked");
     }
 }
 
@@ -288,10 +263,7 @@ fn monitor_mode_runs_denied_commands_but_still_asks() {
     let out = touch(&case, "marker-denied", &[("RAMPART_MODE", "monitor")]);
     assert!(case.exists("marker-denied"));
     assert!(!stderr(&out).contains("blocked"));
-    assert_eq!(
-        case.seen(),
-        vec![format!("touch {}", case.path("marker-denied"))]
-    );
+    assert_eq!(case.seen(), vec![case.touch("marker-denied")]);
 }
 
 #[test]
@@ -342,10 +314,7 @@ fn request_carries_identity_cwd_pid_and_token() {
     assert_eq!(b["session"], "e2e");
     assert_eq!(b["enforce"], true);
     assert_eq!(b["wait"], true);
-    assert_eq!(
-        b["params"]["command"],
-        format!("touch {}", case.path("marker-allowed"))
-    );
+    assert_eq!(b["params"]["command"], case.touch("marker-allowed"));
     assert_eq!(b["params"]["resolved_path"], "/usr/bin/touch");
     let cwd = std::fs::canonicalize(case.dir.path()).unwrap();
     assert_eq!(b["params"]["cwd"], cwd.to_str().unwrap());
@@ -369,14 +338,8 @@ fn loopback_tcp_url_works_like_the_socket() {
     ));
     c.env("RAMPART_URL", &url);
     output(&mut c);
-    assert!(case.exists("marker-allowed") && !case.exists("marker-denied"));
-    assert_eq!(
-        rec.commands(),
-        vec![
-            format!("touch {}", case.path("marker-allowed")),
-            format!("touch {}", case.path("marker-denied"))
-        ]
-    );
+    case.assert_markers();
+    assert_eq!(rec.commands(), case.touch_pair());
     assert!(case.seen().is_empty(), "the URL wins over the socket");
     // A URL we cannot speak (TLS, hostnames) is a local failure: deny.
     let out = touch(

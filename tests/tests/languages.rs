@@ -5,11 +5,11 @@
 use e2e::{assert_success, find_program, output, python3, stdout, Case};
 
 fn allowed(case: &Case) -> String {
-    format!("touch {}", case.path("marker-allowed"))
+    case.touch("marker-allowed")
 }
 
 fn denied(case: &Case) -> String {
-    format!("touch {}", case.path("marker-denied"))
+    case.touch("marker-denied")
 }
 
 /// A shell line whose text does not contain the denied word; the shell
@@ -22,112 +22,100 @@ fn indirect(case: &Case) -> String {
     )
 }
 
-fn run_python(case: &Case, code: &str) -> std::process::Output {
-    let out = output(case.cmd(python3()).arg("-c").arg(code));
+/// A fresh case that ran `python3 -c <code(case)>` successfully, and its stdout.
+fn python(code: impl FnOnce(&Case) -> String) -> (Case, String) {
+    let case = Case::new();
+    let out = output(case.cmd(python3()).arg("-c").arg(code(&case)));
     assert_success(&out);
-    out
+    let text = stdout(&out);
+    (case, text)
+}
+
+/// Python that runs `<program> marker-allowed`, then `<program> marker-denied`
+/// through `subprocess.run`, printing `denied <errno>` for the refusal.
+fn subprocess_pair(case: &Case, program: &str) -> String {
+    format!(
+        "import subprocess\nsubprocess.run([{program:?}, {a:?}])\ntry:\n    subprocess.run([{program:?}, {d:?}])\nexcept PermissionError as e:\n    print('denied', e.errno)\n",
+        a = case.path("marker-allowed"),
+        d = case.path("marker-denied")
+    )
 }
 
 #[test]
 fn python_subprocess_absolute_path() {
-    let case = Case::new();
-    let code = format!(
-        "import subprocess\nsubprocess.run(['/usr/bin/touch', {a:?}])\ntry:\n    subprocess.run(['/usr/bin/touch', {d:?}])\nexcept PermissionError as e:\n    print('denied', e.errno)\n",
-        a = case.path("marker-allowed"),
-        d = case.path("marker-denied")
-    );
-    let out = run_python(&case, &code);
-    assert!(stdout(&out).contains("denied 1"), "{}", stdout(&out));
-    assert!(case.exists("marker-allowed") && !case.exists("marker-denied"));
-    assert_eq!(
-        case.seen(),
-        vec![
-            format!("/usr/bin/{}", allowed(&case)),
-            format!("/usr/bin/{}", denied(&case))
-        ]
-    );
+    let (case, out) = python(|c| subprocess_pair(c, "/usr/bin/touch"));
+    assert!(out.contains("denied 1"), "{out}");
+    case.assert_outcome(&[
+        format!("/usr/bin/{}", allowed(&case)),
+        format!("/usr/bin/{}", denied(&case)),
+    ]);
 }
 
 #[test]
 fn python_subprocess_bare_name_asks_once_per_command() {
-    let case = Case::new();
-    let code = format!(
-        "import subprocess\nsubprocess.run(['touch', {a:?}])\ntry:\n    subprocess.run(['touch', {d:?}])\nexcept PermissionError as e:\n    print('denied', e.errno)\n",
-        a = case.path("marker-allowed"),
-        d = case.path("marker-denied")
-    );
-    let out = run_python(&case, &code);
-    assert!(stdout(&out).contains("denied 1"), "{}", stdout(&out));
-    assert!(case.exists("marker-allowed") && !case.exists("marker-denied"));
+    let (case, out) = python(|c| subprocess_pair(c, "touch"));
+    assert!(out.contains("denied 1"), "{out}");
     // CPython walks PATH itself; missing candidates are not asked about and
     // the repeat through /bin -> /usr/bin is not asked twice.
-    assert_eq!(case.seen(), vec![allowed(&case), denied(&case)]);
+    case.assert_outcome(&[allowed(&case), denied(&case)]);
 }
 
 #[test]
 fn python_subprocess_with_env_keeps_protection_in_grandchildren() {
-    let case = Case::new();
-    let code = format!(
-        "import subprocess\nsubprocess.run(['sh', '-c', {s:?}], env={{'PATH': '/usr/bin:/bin'}})\n",
-        s = indirect(&case)
-    );
-    run_python(&case, &code);
-    assert!(case.exists("marker-allowed") && !case.exists("marker-denied"));
-    assert_eq!(
-        case.seen(),
-        vec![
-            format!("sh -c '{}'", indirect(&case)),
-            allowed(&case),
-            denied(&case)
-        ]
-    );
+    let (case, _) = python(|c| {
+        format!(
+            "import subprocess\nsubprocess.run(['sh', '-c', {s:?}], env={{'PATH': '/usr/bin:/bin'}})\n",
+            s = indirect(c)
+        )
+    });
+    case.assert_outcome(&[
+        format!("sh -c '{}'", indirect(&case)),
+        allowed(&case),
+        denied(&case),
+    ]);
 }
 
 #[test]
 fn python_shell_true_and_os_system() {
-    let case = Case::new();
-    let code = format!(
-        "import subprocess, os\nsubprocess.run({s:?}, shell=True)\nos.system({s:?})\n",
-        s = indirect(&case)
-    );
-    run_python(&case, &code);
-    assert!(case.exists("marker-allowed") && !case.exists("marker-denied"));
-    assert_eq!(
-        case.seen(),
-        vec![
-            format!("/bin/sh -c '{}'", indirect(&case)),
-            allowed(&case),
-            denied(&case),
-            indirect(&case),
-            allowed(&case),
-            denied(&case),
-        ]
-    );
+    let (case, _) = python(|c| {
+        format!(
+            "import subprocess, os\nsubprocess.run({s:?}, shell=True)\nos.system({s:?})\n",
+            s = indirect(c)
+        )
+    });
+    case.assert_outcome(&[
+        format!("/bin/sh -c '{}'", indirect(&case)),
+        allowed(&case),
+        denied(&case),
+        indirect(&case),
+        allowed(&case),
+        denied(&case),
+    ]);
 }
 
 #[test]
 fn python_os_system_denied_returns_error() {
-    let case = Case::new();
-    let code = format!(
-        "import os\nprint('status', os.system({d:?}))\n",
-        d = denied(&case)
-    );
-    let out = run_python(&case, &code);
+    let (case, out) = python(|c| {
+        format!(
+            "import os\nprint('status', os.system({d:?}))\n",
+            d = denied(c)
+        )
+    });
     // system() returned -1 (EPERM): Python reports -1.
-    assert!(stdout(&out).contains("status -1"), "{}", stdout(&out));
+    assert!(out.contains("status -1"), "{out}");
     assert!(!case.exists("marker-denied"));
     assert_eq!(case.seen(), vec![denied(&case)]);
 }
 
 #[test]
 fn python_os_popen() {
-    let case = Case::new();
-    let code = format!(
-        "import os\nprint(os.popen({a:?}).read().strip())\n",
-        a = format!("{} && echo popen-ok", allowed(&case))
-    );
-    let out = run_python(&case, &code);
-    assert!(stdout(&out).contains("popen-ok"));
+    let (case, out) = python(|c| {
+        format!(
+            "import os\nprint(os.popen({a:?}).read().strip())\n",
+            a = format!("{} && echo popen-ok", allowed(c))
+        )
+    });
+    assert!(out.contains("popen-ok"), "{out}");
     assert!(case.exists("marker-allowed"));
     // os.popen is built on subprocess (shell=True), not on popen(3); the C
     // probe covers popen(3) itself.
@@ -137,20 +125,16 @@ fn python_os_popen() {
 
 #[test]
 fn python_os_execvp_and_posix_spawn() {
-    let case = Case::new();
-    let code = format!(
-        "import os\npid = os.posix_spawn('/usr/bin/touch', ['touch', {a:?}], os.environ)\nos.waitpid(pid, 0)\ntry:\n    os.posix_spawn('/usr/bin/touch', ['touch', {d:?}], os.environ)\nexcept PermissionError:\n    print('spawn denied')\npid = os.fork()\nif pid == 0:\n    try:\n        os.execvp('touch', ['touch', {d:?}])\n    except PermissionError:\n        os._exit(7)\n_, st = os.waitpid(pid, 0)\nprint('child', os.waitstatus_to_exitcode(st))\n",
-        a = case.path("marker-allowed"),
-        d = case.path("marker-denied")
-    );
-    let out = run_python(&case, &code);
-    assert!(stdout(&out).contains("spawn denied"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("child 7"), "{}", stdout(&out));
-    assert!(case.exists("marker-allowed") && !case.exists("marker-denied"));
-    assert_eq!(
-        case.seen(),
-        vec![allowed(&case), denied(&case), denied(&case)]
-    );
+    let (case, out) = python(|c| {
+        format!(
+            "import os\npid = os.posix_spawn('/usr/bin/touch', ['touch', {a:?}], os.environ)\nos.waitpid(pid, 0)\ntry:\n    os.posix_spawn('/usr/bin/touch', ['touch', {d:?}], os.environ)\nexcept PermissionError:\n    print('spawn denied')\npid = os.fork()\nif pid == 0:\n    try:\n        os.execvp('touch', ['touch', {d:?}])\n    except PermissionError:\n        os._exit(7)\n_, st = os.waitpid(pid, 0)\nprint('child', os.waitstatus_to_exitcode(st))\n",
+            a = c.path("marker-allowed"),
+            d = c.path("marker-denied")
+        )
+    });
+    assert!(out.contains("spawn denied"), "{out}");
+    assert!(out.contains("child 7"), "{out}");
+    case.assert_outcome(&[allowed(&case), denied(&case), denied(&case)]);
 }
 
 fn node() -> Option<std::path::PathBuf> {
@@ -176,24 +160,20 @@ try {{ cp.execSync({d:?}, {{stdio: 'ignore'}}); }} catch (e) {{ console.log('exe
     );
     let out = output(case.cmd(node).arg("-e").arg(js));
     assert_success(&out);
-    assert!(stdout(&out).contains("exec failed"));
-    assert!(case.exists("marker-allowed") && !case.exists("marker-denied"));
+    assert!(stdout(&out).contains("exec failed"), "{}", stdout(&out));
     let sh = format!("/bin/sh -c '{}'", indirect(&case));
-    assert_eq!(
-        case.seen(),
-        vec![
-            allowed(&case),
-            sh.clone(),
-            allowed(&case),
-            denied(&case),
-            // env: {} — libuv swaps environ to an empty one; the grandchildren
-            // are still checked.
-            sh,
-            allowed(&case),
-            denied(&case),
-            format!("/bin/sh -c '{}'", denied(&case)),
-        ]
-    );
+    case.assert_outcome(&[
+        allowed(&case),
+        sh.clone(),
+        allowed(&case),
+        denied(&case),
+        // env: {} — libuv swaps environ to an empty one; the grandchildren
+        // are still checked.
+        sh,
+        allowed(&case),
+        denied(&case),
+        format!("/bin/sh -c '{}'", denied(&case)),
+    ]);
 }
 
 /// A single-quoted Perl string literal (no interpolation).
@@ -211,18 +191,14 @@ fn perl_system_list_and_string() {
     );
     let out = output(case.cmd("perl").arg("-e").arg(code));
     assert_success(&out);
-    assert!(case.exists("marker-allowed") && !case.exists("marker-denied"));
     // A list runs execvp directly; a string with metacharacters runs
     // execl("/bin/sh", "sh", "-c", ...), which the C shim forwards.
-    assert_eq!(
-        case.seen(),
-        vec![
-            allowed(&case),
-            format!("sh -c '{}'", indirect(&case)),
-            allowed(&case),
-            denied(&case)
-        ]
-    );
+    case.assert_outcome(&[
+        allowed(&case),
+        format!("sh -c '{}'", indirect(&case)),
+        allowed(&case),
+        denied(&case),
+    ]);
 }
 
 #[test]
@@ -255,12 +231,12 @@ fn rust_command_default_and_env_clear() {
 fn a_later_identical_retry_is_asked_again() {
     // The PATH-walk shortcut must not turn into a sticky denial for a
     // long-running agent process: after a pause the same command is asked again.
-    let case = Case::new();
-    let code = format!(
-        "import os, time\nfor _ in range(2):\n    try:\n        os.posix_spawn('/usr/bin/touch', ['touch', {d:?}], os.environ)\n    except PermissionError:\n        print('denied')\n    time.sleep(0.7)\n",
-        d = case.path("marker-denied")
-    );
-    let out = run_python(&case, &code);
-    assert_eq!(stdout(&out), "denied\ndenied\n");
+    let (case, out) = python(|c| {
+        format!(
+            "import os, time\nfor _ in range(2):\n    try:\n        os.posix_spawn('/usr/bin/touch', ['touch', {d:?}], os.environ)\n    except PermissionError:\n        print('denied')\n    time.sleep(0.7)\n",
+            d = c.path("marker-denied")
+        )
+    });
+    assert_eq!(out, "denied\ndenied\n");
     assert_eq!(case.seen(), vec![denied(&case), denied(&case)]);
 }

@@ -1,7 +1,7 @@
 //! `rampart-preload`: finds the library, sets the environment, reports what
 //! protects the command, and fails clearly when something is missing.
 
-use e2e::{assert_success, clean_env, output, scratch, stderr, workspace_bin, Recorder};
+use e2e::{assert_success, clean_env, output, scratch, stderr, workspace_bin, Case, Recorder};
 use std::process::Command;
 
 fn launcher(rec: &Recorder) -> Command {
@@ -14,31 +14,33 @@ fn launcher(rec: &Recorder) -> Command {
     c
 }
 
+/// `sh -c` line touching both markers; the line itself does not contain the
+/// denied word (the shell builds it).
+fn sh_touch_both(case: &Case) -> [String; 3] {
+    let line = format!(
+        "touch {}; m=marker; touch {}/$m-denied; true",
+        case.path("marker-allowed"),
+        case.dir.path().display()
+    );
+    ["sh".into(), "-c".into(), line]
+}
+
 #[test]
 fn runs_the_command_under_the_library() {
-    let dir = scratch();
-    let rec = Recorder::unix(&dir.path().join("d.sock"), e2e::deny_marker);
-    let a = dir.path().join("marker-allowed");
-    let d = dir.path().join("marker-denied");
+    let case = Case::new();
     let out = output(
-        launcher(&rec)
+        launcher(&case.rec)
             .args(["--agent", "claude", "--"])
-            .arg("sh")
-            .arg("-c")
-            .arg(format!(
-                "touch {}; m=marker; touch {}/$m-denied; true",
-                a.display(),
-                dir.path().display()
-            )),
+            .args(sh_touch_both(&case)),
     );
     assert_success(&out);
-    assert!(a.exists() && !d.exists());
+    case.assert_markers();
     let err = stderr(&out);
     assert!(err.contains("rampart-preload: sh runs under "), "{err}");
     assert!(err.contains("mode enforce, fail-open"), "{err}");
-    let seen = rec.seen();
-    assert_eq!(seen.len(), 2, "{:?}", rec.commands());
-    assert_eq!(seen[1].command, format!("touch {}", d.display()));
+    let seen = case.rec.seen();
+    assert_eq!(seen.len(), 2, "{:?}", case.seen());
+    assert_eq!(seen[1].command, case.touch("marker-denied"));
     assert_eq!(seen[0].body["agent"], "claude");
     assert!(seen[0].body["session"]
         .as_str()
@@ -48,10 +50,9 @@ fn runs_the_command_under_the_library() {
 
 #[test]
 fn environment_carries_every_setting() {
-    let dir = scratch();
-    let rec = Recorder::unix(&dir.path().join("d.sock"), |_| e2e::Reply::allow());
+    let case = Case::with_rule(|_| e2e::Reply::allow());
     let out = output(
-        launcher(&rec)
+        launcher(&case.rec)
             .args([
                 "--quiet",
                 "--fail-closed",
@@ -90,9 +91,8 @@ fn environment_carries_every_setting() {
 
 #[test]
 fn missing_command_is_a_clear_error() {
-    let dir = scratch();
-    let rec = Recorder::unix(&dir.path().join("d.sock"), |_| e2e::Reply::allow());
-    let out = output(launcher(&rec).args(["--", "definitely-not-a-command-xyz"]));
+    let case = Case::with_rule(|_| e2e::Reply::allow());
+    let out = output(launcher(&case.rec).args(["--", "definitely-not-a-command-xyz"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("command not found: definitely-not-a-command-xyz"),
@@ -122,26 +122,19 @@ fn missing_library_is_a_clear_error() {
 
 #[test]
 fn rampart_preload_subcommand_hands_over_to_the_launcher() {
-    let dir = scratch();
-    let rec = Recorder::unix(&dir.path().join("d.sock"), e2e::deny_marker);
-    let a = dir.path().join("marker-allowed");
-    let d = dir.path().join("marker-denied");
+    let case = Case::new();
     let mut c = Command::new(workspace_bin("rampart"));
     clean_env(&mut c);
     c.env("RAMPART_LIB", e2e::hook_lib());
-    c.arg("preload").arg("--socket").arg(&rec.socket).arg("--");
-    c.arg("sh").arg("-c").arg(format!(
-        "touch {}; m=marker; touch {}/$m-denied; true",
-        a.display(),
-        dir.path().display()
-    ));
-    let out = output(&mut c);
+    c.arg("preload")
+        .arg("--socket")
+        .arg(&case.rec.socket)
+        .arg("--");
+    let out = output(c.args(sh_touch_both(&case)));
     assert_success(&out);
-    assert!(a.exists() && !d.exists(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("rampart-preload: sh runs under "),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(rec.commands().len(), 2, "{:?}", rec.commands());
+    let err = stderr(&out);
+    assert!(case.exists("marker-allowed"), "{err}");
+    assert!(!case.exists("marker-denied"), "{err}");
+    assert!(err.contains("rampart-preload: sh runs under "), "{err}");
+    assert_eq!(case.seen().len(), 2, "{:?}", case.seen());
 }

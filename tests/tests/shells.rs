@@ -29,25 +29,10 @@ fn bash_runs_allowed_and_blocks_denied() {
     let case = Case::new();
     let out = output(case.cmd("bash").arg("-c").arg(script(&case)));
     assert_success(&out);
-    assert!(case.exists("marker-allowed"));
-    assert!(!case.exists("marker-denied"), "denied command ran");
-    assert!(
-        stderr(&out).contains("rampart: blocked touch "),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("(policy e2e-deny-marker)"),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(
-        case.seen(),
-        vec![
-            format!("touch {}", case.path("marker-allowed")),
-            format!("touch {}", case.path("marker-denied"))
-        ]
-    );
+    let err = stderr(&out);
+    assert!(err.contains("rampart: blocked touch "), "{err}");
+    assert!(err.contains("(policy e2e-deny-marker)"), "{err}");
+    case.assert_outcome(&case.touch_pair());
 }
 
 #[test]
@@ -60,19 +45,8 @@ fn dash_vfork_children_are_checked_without_stalls() {
     )));
     let took = start.elapsed();
     assert_success(&out);
-    assert!(case.exists("marker-allowed"));
-    assert!(!case.exists("marker-denied"));
-    assert_eq!(
-        case.seen(),
-        vec![
-            "/bin/true".to_string(),
-            "/bin/true".into(),
-            "/bin/true".into(),
-            "/bin/true".into(),
-            format!("touch {}", case.path("marker-allowed")),
-            format!("touch {}", case.path("marker-denied")),
-        ]
-    );
+    let [a, d] = case.touch_pair();
+    case.assert_outcome(&["/bin/true", "/bin/true", "/bin/true", "/bin/true", &a, &d]);
     // Upstream stalled 2 s per command here; a healthy run takes milliseconds.
     assert!(took < Duration::from_secs(3), "dash took {took:?}");
 }
@@ -97,12 +71,7 @@ fn bash_script_file_and_pipeline() {
         "HELLO\n"
     );
     assert!(!case.exists("marker-denied"));
-    let mut want = vec![
-        "tr a-z A-Z".to_string(),
-        format!("touch {}", case.path("marker-denied")),
-    ];
-    want.sort();
-    assert_eq!(case.rec.sorted_commands(), want);
+    case.assert_seen_unordered(&["tr a-z A-Z".to_string(), case.touch("marker-denied")]);
 }
 
 #[test]
@@ -114,16 +83,8 @@ fn env_i_grandchild_is_still_checked() {
             .arg(indirect_script(&case)),
     );
     assert_success(&out);
-    assert!(case.exists("marker-allowed"));
-    assert!(!case.exists("marker-denied"));
-    assert_eq!(
-        case.seen(),
-        vec![
-            format!("/bin/sh -c '{}'", indirect_script(&case)),
-            format!("touch {}", case.path("marker-allowed")),
-            format!("touch {}", case.path("marker-denied")),
-        ]
-    );
+    let [a, d] = case.touch_pair();
+    case.assert_outcome(&[format!("/bin/sh -c '{}'", indirect_script(&case)), a, d]);
 }
 
 #[test]
@@ -141,15 +102,7 @@ fn timeout_and_nohup_wrap_checked_commands() {
             .arg(case.path("marker-denied")),
     );
     assert!(!out.status.success());
-    assert!(case.exists("marker-allowed"));
-    assert!(!case.exists("marker-denied"));
-    assert_eq!(
-        case.seen(),
-        vec![
-            format!("touch {}", case.path("marker-allowed")),
-            format!("touch {}", case.path("marker-denied"))
-        ]
-    );
+    case.assert_outcome(&case.touch_pair());
 }
 
 #[test]
@@ -162,18 +115,15 @@ fn xargs_and_find_exec_children_are_checked() {
         d = case.path("marker-denied")
     ));
     let _ = output(&mut c);
-    assert!(case.exists("marker-allowed"));
-    assert!(!case.exists("marker-denied"));
+    case.assert_markers();
     let seen = case.rec.sorted_commands();
-    assert!(
-        seen.contains(&format!("touch {}", case.path("marker-allowed"))),
-        "{seen:?}"
-    );
-    assert!(
-        seen.contains(&format!("touch {}", case.path("marker-denied"))),
-        "{seen:?}"
-    );
-    assert!(seen.contains(&"xargs -n1 touch".to_string()), "{seen:?}");
+    for want in case
+        .touch_pair()
+        .into_iter()
+        .chain(["xargs -n1 touch".into()])
+    {
+        assert!(seen.contains(&want), "{want} not asked: {seen:?}");
+    }
 
     let case = Case::new();
     std::fs::create_dir(case.dir.path().join("sub")).unwrap();
@@ -188,15 +138,7 @@ fn xargs_and_find_exec_children_are_checked() {
             .arg(";"),
     );
     let _ = out;
-    assert!(case.exists("marker-allowed"));
-    assert!(!case.exists("marker-denied"));
-    assert_eq!(
-        case.seen(),
-        vec![
-            format!("touch {}", case.path("marker-allowed")),
-            format!("touch {}", case.path("marker-denied"))
-        ]
-    );
+    case.assert_outcome(&case.touch_pair());
 }
 
 #[test]
@@ -221,11 +163,10 @@ fn make_parallel_recipes_are_all_checked() {
     assert!(!case.exists("marker-denied"));
     let mut want: Vec<String> = ["a", "b", "c"]
         .iter()
-        .map(|t| format!("touch {}", case.path(&format!("marker-allowed-{t}"))))
+        .map(|t| case.touch(&format!("marker-allowed-{t}")))
         .collect();
-    want.push(format!("touch {}", case.path("marker-denied")));
-    want.sort();
-    assert_eq!(case.rec.sorted_commands(), want);
+    want.push(case.touch("marker-denied"));
+    case.assert_seen_unordered(&want);
 }
 
 #[test]
@@ -244,7 +185,7 @@ fn git_alias_shell_command_is_checked() {
     let seen = case.seen();
     assert!(
         seen.iter()
-            .any(|c| c.contains(&format!("touch {}", case.path("marker-denied")))),
+            .any(|c| c.contains(&case.touch("marker-denied"))),
         "{seen:?}"
     );
 }

@@ -17,7 +17,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
@@ -173,11 +172,7 @@ pub fn run_file(path: PathBuf, rx: Receiver<Arc<Event>>, counters: Arc<ExportMet
             },
             None => false,
         };
-        if ok {
-            c.sent.fetch_add(1, Relaxed);
-        } else {
-            c.failed.fetch_add(1, Relaxed);
-        }
+        c.count(ok);
         log.drops(c);
     }
 }

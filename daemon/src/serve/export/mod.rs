@@ -117,6 +117,14 @@ pub struct SinkCounters {
     pub dropped: AtomicU64,
 }
 
+impl SinkCounters {
+    /// Counts one event as sent (`delivered`) or failed.
+    pub fn count(&self, delivered: bool) {
+        let n = if delivered { &self.sent } else { &self.failed };
+        n.fetch_add(1, Relaxed);
+    }
+}
+
 /// Counters of every sink, rendered at `/metrics`.
 #[derive(Debug, Default)]
 pub struct ExportMetrics {

@@ -20,7 +20,6 @@ use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -380,11 +379,7 @@ pub fn run(cfg: Config, rx: Receiver<Arc<Event>>, counters: Arc<ExportMetrics>) 
                 }
             }
         }
-        if delivered {
-            c.sent.fetch_add(1, Relaxed);
-        } else {
-            c.failed.fetch_add(1, Relaxed);
-        }
+        c.count(delivered);
         log.drops(c);
     }
 }
@@ -396,26 +391,16 @@ mod tests {
 
     #[test]
     fn target_parse_accepts_the_documented_forms() {
-        assert_eq!(
-            Target::parse("udp://127.0.0.1:5514").unwrap(),
-            Target::Udp("127.0.0.1:5514".into())
-        );
-        assert_eq!(
-            Target::parse("tcp://logs.example").unwrap(),
-            Target::Tcp("logs.example:514".into())
-        );
-        assert_eq!(
-            Target::parse("udp://[::1]:9").unwrap(),
-            Target::Udp("[::1]:9".into())
-        );
-        assert_eq!(
-            Target::parse("unix:///dev/log").unwrap(),
-            Target::Unix("/dev/log".into())
-        );
-        assert_eq!(
-            Target::parse("/run/x.sock").unwrap(),
-            Target::Unix("/run/x.sock".into())
-        );
+        let good = [
+            ("udp://127.0.0.1:5514", Target::Udp("127.0.0.1:5514".into())),
+            ("tcp://logs.example", Target::Tcp("logs.example:514".into())),
+            ("udp://[::1]:9", Target::Udp("[::1]:9".into())),
+            ("unix:///dev/log", Target::Unix("/dev/log".into())),
+            ("/run/x.sock", Target::Unix("/run/x.sock".into())),
+        ];
+        for (text, want) in good {
+            assert_eq!(Target::parse(text).unwrap(), want, "{text}");
+        }
         for bad in [
             "http://x",
             "udp://",
