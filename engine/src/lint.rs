@@ -484,14 +484,16 @@ pub fn path_glob_covers(a: &str, b: &str) -> bool {
 
 /// Position of a `default_action: log` line.
 fn default_action_log(text: &str) -> Option<(usize, usize)> {
-    text.lines().enumerate().find_map(|(i, line)| {
-        let rest = line.strip_prefix("default_action:")?;
-        let v = strip_comment(rest)
-            .trim()
-            .trim_matches(|c| c == '"' || c == '\'');
-        v.eq_ignore_ascii_case("log")
-            .then(|| (i + 1, line.len() - rest.trim_start().len() + 1))
-    })
+    crate::policy::locate::lines(text)
+        .enumerate()
+        .find_map(|(i, line)| {
+            let rest = line.strip_prefix("default_action:")?;
+            let v = strip_comment(rest)
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'');
+            v.eq_ignore_ascii_case("log")
+                .then(|| (i + 1, line.len() - rest.trim_start().len() + 1))
+        })
 }
 
 fn strip_comment(s: &str) -> &str {
@@ -526,8 +528,7 @@ struct Line<'a> {
 
 impl Outline {
     fn of(text: &str) -> Outline {
-        let lines: Vec<Line> = text
-            .lines()
+        let lines: Vec<Line> = crate::policy::locate::lines(text)
             .enumerate()
             .filter_map(|(i, raw)| {
                 let body = raw.trim_start();

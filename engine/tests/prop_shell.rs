@@ -161,4 +161,56 @@ proptest! {
             prop_assert!(matches!(out, engine::command::CommandOutcome::Match(_)), "{}", cmd);
         }
     }
+
+    #[test]
+    fn plain_command_fast_path_equals_the_general_analysis(
+        words in prop::collection::vec(plain_word(), 0..8),
+        gaps in prop::collection::vec(" {1,3}", 8),
+        lead in " {0,2}",
+        tail in " {0,2}",
+    ) {
+        let mut cmd = lead;
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                cmd.push_str(&gaps[i]);
+            }
+            cmd.push_str(w);
+        }
+        cmd.push_str(&tail);
+        prop_assert_eq!(shell::analyze(&cmd), shell::analyze_general(&cmd), "{:?}", cmd);
+        prop_assert_eq!(
+            shell::normalize_full(&cmd),
+            shell::normalize::normalize_general(&cmd),
+            "{:?}", cmd
+        );
+    }
+
+    #[test]
+    fn fast_path_agrees_on_shellish_soup(cmd in shellish()) {
+        prop_assert_eq!(shell::analyze(&cmd), shell::analyze_general(&cmd), "{:?}", cmd);
+        prop_assert_eq!(
+            shell::normalize_full(&cmd),
+            shell::normalize::normalize_general(&cmd),
+            "{:?}", cmd
+        );
+    }
+}
+
+/// Words of plain commands, including the heads the fast path must refuse
+/// (executors, shells, `eval`, assignments) and near misses of them.
+fn plain_word() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => "[a-zA-Z0-9._/:,+@%~=-]{1,8}",
+        2 => "[a-z=-]{0,3}(['\"][a-zA-Z0-9 ._/:,+@%~=;|&$\\\\'\"-]{0,6}['\"]?)?[a-z.-]{0,3}",
+        1 => prop::sample::select(vec![
+            "git", "status", "rm", "-rf", "/", "env", "nice", "-n5", "timeout", "5s", "nohup",
+            "command", "exec", "setsid", "stdbuf", "-oL", "sh", "bash", "/bin/sh", "BASH", "zsh",
+            "cmd", "CMD.EXE", "cmd.exe", "/c", "pwsh", "powershell", "-Command", "eval", "FOO=bar",
+            "A=1", "=x", "a=b=c", "-c", "--", "-", "~", "busybox", "find", "sudo", "xargs",
+            "sh.exe", "./run.sh", "2", "1", "evals", "envx", "'git'", "'nice'", "\"sh\"",
+            "'A=1'", "e'val'", "''", "\"\"", "'a b'", "' x '", "\"it's\"", "'say \"hi\"'",
+            "'unterminated", "'sh' -c", "'/bin/sh'", "'cmd'", "\"CMD.exe\"", "' '",
+        ])
+        .prop_map(str::to_string),
+    ]
 }

@@ -40,11 +40,28 @@ fuzz_target!(|data: &[u8]| {
         }) => {
             assert_eq!(path, "fuzz.yaml");
             assert!(line >= 1 && column >= 1, "errors carry a real position");
+            let lines = editor_lines(text);
+            assert!(line <= lines.len(), "the line is inside the text");
             assert!(
-                line <= text.lines().count() + 1,
-                "the line is inside the text"
+                column <= lines[line - 1].chars().count() + 1,
+                "the column is inside its line"
             );
         }
         Err(other) => panic!("parse_str cannot fail with {other}"),
     }
 });
+
+/// The lines an editor shows: `\r\n`, `\n` and a lone `\r` each end a line (the
+/// rule the loader's positions follow); text after the last break (possibly empty)
+/// is the last line.
+fn editor_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['\r', '\n']) {
+        lines.push(&rest[..i]);
+        let width = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[i + width..];
+    }
+    lines.push(rest);
+    lines
+}

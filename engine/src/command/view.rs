@@ -26,15 +26,14 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
-    /// Build every reading of `text`; `normalized` is its normalization when known.
-    fn new(text: String, normalized: Option<String>) -> Candidate {
-        let norm = normalized.unwrap_or_else(|| shell::normalize(&text));
+    /// Build every reading of `text`, given its normalization `norm`.
+    fn new(text: String, norm: &str) -> Candidate {
         let semantic = if text.contains('#') {
             aliases::semantic_aliases(&text)
         } else {
-            aliases::semantic_aliases_normalized(&text, &norm)
+            aliases::semantic_aliases_normalized(&text, norm)
         };
-        let normalized = Some(norm).filter(|n| !n.is_empty() && *n != text);
+        let normalized = (!norm.is_empty() && norm != text).then(|| norm.to_string());
         let mut canonical = aliases::canonical_aliases(&text);
         // Here-string bodies get their own canonical forms (`bash <<< 'rm -fr /'`).
         for s in &semantic {
@@ -155,11 +154,16 @@ impl Restrictive {
         }
         // The analysis already normalized the raw command (when normalization is
         // empty it holds the raw command, which yields the same candidate).
-        let known = Some(analysis.normalized.clone());
-        let raw_group = r.add_with_variants(raw, known);
+        let raw_group = r.add_with_variants(raw, Some(&analysis.normalized));
         let mut groups = Vec::with_capacity(analysis.components.len());
         for c in &analysis.components {
-            groups.push(r.add_with_variants(c, None));
+            // A component equal to the raw command has the same candidates and
+            // variants (both are functions of the text alone).
+            if c == raw {
+                groups.push(raw_group.clone());
+            } else {
+                groups.push(r.add_with_variants(c, None));
+            }
         }
         if analysis.composite {
             for (c, group) in analysis.components.iter().zip(groups) {
@@ -189,7 +193,7 @@ impl Restrictive {
     }
 
     /// Add `text` and its body variants; returns their indices.
-    fn add_with_variants(&mut self, text: &str, normalized: Option<String>) -> Vec<usize> {
+    fn add_with_variants(&mut self, text: &str, normalized: Option<&str>) -> Vec<usize> {
         let mut idx = vec![self.add(text, normalized)];
         for v in aliases::body_variants(text) {
             let i = self.add(&v, None);
@@ -200,7 +204,7 @@ impl Restrictive {
         idx
     }
 
-    fn add(&mut self, text: &str, normalized: Option<String>) -> usize {
+    fn add(&mut self, text: &str, normalized: Option<&str>) -> usize {
         // Few candidates: a scan beats hashing; many: keep an index.
         if self.candidates.len() < INDEX_FROM {
             if let Some(i) = self.candidates.iter().position(|c| c.text == text) {
@@ -217,10 +221,16 @@ impl Restrictive {
             }
             self.index.insert(text.to_string(), self.candidates.len());
         }
-        let normalized = normalized.unwrap_or_else(|| memo_normalize(&mut self.norms, text));
+        let computed;
+        let norm = match normalized {
+            Some(n) => n,
+            None => {
+                computed = memo_normalize(&mut self.norms, text);
+                computed.as_str()
+            }
+        };
         let i = self.candidates.len();
-        self.candidates
-            .push(Candidate::new(text.to_string(), Some(normalized)));
+        self.candidates.push(Candidate::new(text.to_string(), norm));
         i
     }
 }

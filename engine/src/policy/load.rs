@@ -95,7 +95,9 @@ pub fn parse_str(label: &str, text: &str) -> Result<PolicyFile, LoadError> {
     Ok(file)
 }
 
-/// Convert a decoder error into [`LoadError::Invalid`] with its position.
+/// Convert a decoder error into [`LoadError::Invalid`] with its position. The
+/// decoder's positions (the error's, and any `at line L column C` in its message)
+/// are converted to the editor's line-break rule (see `locate`).
 fn yaml_error(label: &str, text: &str, e: &serde_yaml_ng::Error) -> LoadError {
     let mut message = e.to_string();
     let pos = match e.location() {
@@ -104,11 +106,45 @@ fn yaml_error(label: &str, text: &str, e: &serde_yaml_ng::Error) -> LoadError {
             if let Some(i) = message.find(&suffix) {
                 message.replace_range(i..i + suffix.len(), "");
             }
-            (loc.line(), loc.column())
+            locate::from_decoder_position(text, loc.line(), loc.column())
         }
         None => locate::second_document(text).unwrap_or((1, 1)),
     };
-    invalid(label, pos, message)
+    invalid(label, pos, fix_message_positions(text, &message))
+}
+
+/// Rewrite every `line L column C` in a decoder message with the editor's position.
+fn fix_message_positions(text: &str, message: &str) -> String {
+    const LINE: &str = "line ";
+    const COLUMN: &str = " column ";
+    let number = |s: &str| -> Option<(usize, usize)> {
+        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+        Some((s[..digits].parse().ok()?, digits))
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(LINE) {
+        let after = &rest[i + LINE.len()..];
+        let parsed = number(after).and_then(|(line, n)| {
+            let tail = after[n..].strip_prefix(COLUMN)?;
+            let (column, m) = number(tail)?;
+            Some((line, column, LINE.len() + n + COLUMN.len() + m))
+        });
+        match parsed {
+            Some((line, column, len)) => {
+                let (l, c) = locate::from_decoder_position(text, line, column);
+                out.push_str(&rest[..i]);
+                out.push_str(&format!("line {l} column {c}"));
+                rest = &rest[i + len..];
+            }
+            None => {
+                out.push_str(&rest[..i + LINE.len()]);
+                rest = &rest[i + LINE.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn check_duplicate_names(label: &str, text: &str, file: &PolicyFile) -> Result<(), LoadError> {
@@ -178,6 +214,65 @@ mod tests {
             when.tool_param_matches,
             vec![("count".to_string(), "5".to_string())]
         );
+    }
+
+    /// The (line, column) of the error `text` is rejected with.
+    fn error_position(text: &str) -> (usize, usize, String) {
+        match parse_str("t.yaml", text) {
+            Err(LoadError::Invalid {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Three lines, the third holding an unknown key at column 1.
+    const BAD_LINE_3: [&str; 3] = ["version: \"1\"", "default_action: allow", "bogus: 1"];
+
+    #[test]
+    fn an_error_on_line_3_of_an_lf_file_is_reported_at_line_3() {
+        let (line, column, _) = error_position(&(BAD_LINE_3.join("\n") + "\n"));
+        assert_eq!((line, column), (3, 1));
+    }
+
+    #[test]
+    fn an_error_on_line_3_of_a_crlf_file_is_reported_at_line_3() {
+        let (line, column, _) = error_position(&(BAD_LINE_3.join("\r\n") + "\r\n"));
+        assert_eq!((line, column), (3, 1));
+    }
+
+    #[test]
+    fn an_error_on_line_3_of_a_lone_cr_file_is_reported_at_line_3() {
+        let (line, column, _) = error_position(&(BAD_LINE_3.join("\r") + "\r"));
+        assert_eq!((line, column), (3, 1));
+    }
+
+    #[test]
+    fn a_duplicate_name_in_a_lone_cr_file_is_reported_at_its_line() {
+        let text = "policies:\r  - name: a\r    rules: []\r  - name: a\r    rules: []\r";
+        let (line, column, message) = error_position(text);
+        assert_eq!((line, column), (4, 5), "{message}");
+    }
+
+    #[test]
+    fn decoder_messages_carry_editor_positions_after_a_nel() {
+        // NEL is a break for the decoder only: the error is on the editor's line 2.
+        let text = "version: \"1\" # x\u{85}y\nbogus: 1\n";
+        let (line, column, message) = error_position(text);
+        assert_eq!((line, column), (2, 1), "{message}");
+        assert!(!message.contains("line 3"), "{message}");
+    }
+
+    #[test]
+    fn lone_cr_runs_in_a_comment_keep_the_error_inside_the_text() {
+        // Found by the policy_load fuzz target: a comment with a run of lone CRs.
+        let text = format!("# a{}policies: 3\n", "\r".repeat(40));
+        let (line, _, message) = error_position(&text);
+        assert_eq!(line, 41, "{message}");
+        assert!(line <= locate::line_breaks(&text) + 1);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use thiserror::Error;
 
 mod fields;
 pub mod load;
-mod locate;
+pub(crate) mod locate;
 pub mod model;
 pub mod rewrite;
 pub mod sources;

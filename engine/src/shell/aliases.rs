@@ -159,11 +159,16 @@ impl Canonical {
 
 /// Canonical `rm`/`find` aliases of a candidate (per segment, comment stripped).
 pub fn canonical_aliases(c: &str) -> Canonical {
-    let mut out = Canonical::default();
+    let out = Canonical::default();
     let gated = c.contains("rm") || c.contains("find") || c.contains(['\'', '"', '\\']);
-    if !gated {
+    if !gated || !may_name_rm_or_find(c) {
         return out;
     }
+    canonical_aliases_ungated(c, out)
+}
+
+/// [`canonical_aliases`] without its cheap rejections.
+fn canonical_aliases_ungated(c: &str, mut out: Canonical) -> Canonical {
     for seg in split_compound(strip_comment(c)) {
         let words = tokenize_words(seg, Dialect::Posix);
         let words = peel_launchers(words);
@@ -175,6 +180,28 @@ pub fn canonical_aliases(c: &str) -> Canonical {
         }
     }
     out
+}
+
+/// Whether `c`, with every quote and backslash removed and ASCII case ignored, has
+/// `rm` or `find` (or has a non-ASCII byte). When it has not, no word of it (which
+/// is its characters minus some quotes and escapes) can have `rm` or `find` as its
+/// lower-cased basename.
+fn may_name_rm_or_find(c: &str) -> bool {
+    let mut last = [0u8; 3];
+    for &b in c.as_bytes() {
+        if !b.is_ascii() {
+            return true;
+        }
+        if matches!(b, b'\'' | b'"' | b'\\') {
+            continue;
+        }
+        let b = b.to_ascii_lowercase();
+        if (last[2] == b'r' && b == b'm') || (last == *b"fin" && b == b'd') {
+            return true;
+        }
+        last = [last[1], last[2], b];
+    }
+    false
 }
 
 /// Peel assignments, transparent executors (by basename) and busybox/toybox.
@@ -327,26 +354,71 @@ pub fn semantic_aliases(c: &str) -> Vec<String> {
     semantic_aliases_normalized(c, &normalize(strip_comment(c)))
 }
 
-/// ASCII-case-insensitive substring test.
-fn contains_ignore_case(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+/// Whether `norm` has `/`, `\`, `<<<` or (ASCII case ignored) `rm`, `find`,
+/// `busybox` or `toybox`: without one, no head yields a semantic alias. One pass.
+fn may_have_semantic_alias(norm: &str) -> bool {
+    let b = norm.as_bytes();
+    (0..b.len()).any(|i| {
+        let rest = b.get(i..).unwrap_or(&[]);
+        let starts = |w: &[u8]| {
+            rest.get(..w.len())
+                .is_some_and(|r| r.eq_ignore_ascii_case(w))
+        };
+        match rest.first().map(u8::to_ascii_lowercase) {
+            Some(b'/' | b'\\') => true,
+            Some(b'<') => starts(b"<<<"),
+            Some(b'r') => starts(b"rm"),
+            Some(b'f') => starts(b"find"),
+            Some(b'b') => starts(b"busybox"),
+            Some(b't') => starts(b"toybox"),
+            _ => false,
+        }
+    })
+}
+
+/// Whether one segment may yield a semantic alias. Without quotes or backslashes its
+/// head token is its first word, which is checked directly (ASCII only); otherwise
+/// it may.
+fn seg_may_have_semantic_alias(seg: &str) -> bool {
+    if seg.contains(['\'', '"', '\\']) {
+        return true;
+    }
+    let Some(head) = seg.split([' ', '\t']).find(|w| !w.is_empty()) else {
+        return true;
+    };
+    if !head.is_ascii() {
+        return true;
+    }
+    let base = basename(head);
+    let is = |names: &[&str]| names.iter().any(|n| base.eq_ignore_ascii_case(n));
+    head.contains('/')
+        || is(&["rm", "find", "busybox", "toybox"])
+        || (is(&["bash", "sh", "zsh", "dash"]) && seg.contains("<<<"))
 }
 
 /// [`semantic_aliases`] given `norm = normalize(strip_comment(c))`.
 pub fn semantic_aliases_normalized(c: &str, norm: &str) -> Vec<String> {
-    let mut out = Vec::new();
     // Cheap rejection: no head can qualify without one of these.
-    let maybe = norm.contains(['/', '\\'])
-        || norm.contains("<<<")
-        || ["rm", "find", "busybox", "toybox"]
-            .iter()
-            .any(|w| contains_ignore_case(norm, w));
-    if !maybe {
-        return out;
+    if !may_have_semantic_alias(norm) {
+        return Vec::new();
     }
+    // Without quotes, escapes or separators the text is one segment: check its head
+    // before splitting.
+    let single = !norm.contains([';', '|', '&', '\n', '\'', '"', '\\']);
+    if single && !seg_may_have_semantic_alias(norm.trim()) {
+        return Vec::new();
+    }
+    semantic_aliases_scan(c, norm, true)
+}
+
+/// The semantic aliases of `norm`'s segments; `gate`: skip the segments that
+/// [`seg_may_have_semantic_alias`] rules out.
+fn semantic_aliases_scan(c: &str, norm: &str, gate: bool) -> Vec<String> {
+    let mut out = Vec::new();
     for seg in split_compound(norm) {
+        if gate && !seg_may_have_semantic_alias(seg) {
+            continue;
+        }
         let tokens = tokenize(seg, Dialect::Posix);
         let Some(head) = tokens.first() else { continue };
         let base = basename(head).to_lowercase();
@@ -391,11 +463,19 @@ fn add_unique(out: &mut Vec<String>, s: String) {
 
 /// Whether the cmd.exe / PowerShell re-parses apply to `c`.
 pub fn wants_foreign_reparse(c: &str) -> bool {
-    matches!(head_dialect(c), Some(Dialect::Cmd | Dialect::PowerShell))
-        || c.contains('^')
-        || c.contains("&>")
-        || (c.contains('\'') && c.contains(['&', '|']))
-        || c.contains('`')
+    let (mut quote, mut amp_or_pipe) = (false, false);
+    let mut prev = 0u8;
+    for &b in c.as_bytes() {
+        match b {
+            b'^' | b'`' => return true,
+            b'>' if prev == b'&' => return true,
+            b'\'' => quote = true,
+            b'&' | b'|' => amp_or_pipe = true,
+            _ => {}
+        }
+        prev = b;
+    }
+    (quote && amp_or_pipe) || matches!(head_dialect(c), Some(Dialect::Cmd | Dialect::PowerShell))
 }
 
 /// cmd.exe and PowerShell readings of `c`, lower-cased: each normalized whole, and
@@ -430,6 +510,97 @@ pub fn foreign_reparses(c: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn cheap_rejections_never_drop_an_alias(c in ALIAS_SOUP) {
+            let cleaned = strip_comment(&c);
+            let ungated = canonical_aliases_ungated(&c, Canonical::default());
+            proptest::prop_assert_eq!(canonical_aliases(&c), ungated, "{:?}", c);
+            let norm = normalize(cleaned);
+            proptest::prop_assert_eq!(
+                semantic_aliases_normalized(&c, &norm),
+                semantic_aliases_scan(&c, &norm, false),
+                "{:?}", c
+            );
+        }
+    }
+
+    /// Command soup around the names the alias gates look for.
+    const ALIAS_SOUP: &str = "((r|R|m|M|f|F|in|IN|d|rm|RM|find|Find|busybox|ToyBox|bash|sh|ZSH|dash|env|nice|-rf|-exec|/|\\\\|'|\"|<<<| |;|&&|x|\\.|~|K|\u{212a}|\u{130}){0,12})";
+
+    #[test]
+    fn one_pass_semantic_gate_equals_the_substring_tests() {
+        let reference = |n: &str| {
+            let lower = n.to_ascii_lowercase();
+            n.contains(['/', '\\'])
+                || n.contains("<<<")
+                || ["rm", "find", "busybox", "toybox"]
+                    .iter()
+                    .any(|w| lower.contains(w))
+        };
+        for t in [
+            "git status",
+            "ls /tmp",
+            "a\\b",
+            "bash <<< x",
+            "bash << x",
+            "RM x",
+            "rM",
+            "r m",
+            "FIND .",
+            "fin",
+            "BusyBox ls",
+            "busybo",
+            "toybox",
+            "TOYBO",
+            "",
+            "r",
+            "<<",
+            "farm",
+            "cat README.md",
+            "npm run build",
+            "<",
+            "t",
+            "b",
+            "f",
+        ] {
+            assert_eq!(may_have_semantic_alias(t), reference(t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn one_pass_foreign_gate_equals_the_substring_tests() {
+        let reference = |c: &str| {
+            matches!(head_dialect(c), Some(Dialect::Cmd | Dialect::PowerShell))
+                || c.contains('^')
+                || c.contains("&>")
+                || (c.contains('\'') && c.contains(['&', '|']))
+                || c.contains('`')
+        };
+        for t in [
+            "git status",
+            "cmd /c dir",
+            "pwsh -c x",
+            "a^b",
+            "a &> b",
+            "a & > b",
+            "a >& b",
+            "'a' | b",
+            "'a' & b",
+            "a | b",
+            "'a'",
+            "echo `x`",
+            "POWERSHELL.EXE -c x",
+            "&>",
+            "",
+            "bash -c 'a && b'",
+        ] {
+            assert_eq!(wants_foreign_reparse(t), reference(t), "{t:?}");
+        }
+    }
 
     fn canon(c: &str) -> Vec<String> {
         canonical_aliases(c).aliases

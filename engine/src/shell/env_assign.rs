@@ -17,12 +17,23 @@ pub const MAX_DEPTH: usize = 4;
 
 /// The variable names assigned by `cmd`, in discovery order, without duplicates.
 pub fn env_assignment_names(cmd: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    let out = Vec::new();
     let clean = sanitize(cmd);
-    collect(&clean, 0, &mut out);
+    // Subcommands are pieces of the command (or, after `eval`, its quote-free words
+    // re-joined with spaces): when no dialect can find an assignment in the whole
+    // command, none can in any of them either.
+    if !may_assign_in_any_dialect(&clean) {
+        return out;
+    }
+    names_ungated(&clean, out)
+}
+
+/// [`env_assignment_names`] of a sanitized command, without the cheap rejection.
+fn names_ungated(clean: &str, mut out: Vec<String>) -> Vec<String> {
+    collect(clean, 0, &mut out);
     // One extraction pass already lists nested subcommands at every depth.
     let mut budget = SCAN_BUDGET;
-    for sub in subcommands::extract(&clean).commands {
+    for sub in subcommands::extract(clean).commands {
         budget = match budget.checked_sub(sub.len()) {
             Some(b) => b,
             None => break,
@@ -83,6 +94,42 @@ fn may_assign(cmd: &str, dialect: Dialect) -> bool {
         Dialect::Cmd => cmd.contains(['^', '"']) || has("set"),
         Dialect::PowerShell => cmd.contains('`') || has("env:") || has("environment]::"),
     }
+}
+
+/// Whether some dialect's parse may find an assignment in `cmd` or its subcommands.
+/// Every name is found through an `=` (assignments, `env`, `set`), or a keyword
+/// (`export`, `declare`, `typeset`; `set`/`setx`; `env:`, `environment]::`,
+/// ASCII case ignored where the dialect ignores it) in a word, and words are the
+/// command's characters minus quotes, escapes and line continuations: without an
+/// `=`, and without a keyword once those are removed, there is nothing to find.
+fn may_assign_in_any_dialect(cmd: &str) -> bool {
+    if cmd.contains('=') {
+        return true;
+    }
+    let hiding = |b: &u8| matches!(b, b'\'' | b'"' | b'\\' | b'^' | b'`' | b'\n');
+    let kept: std::borrow::Cow<[u8]> = if cmd.bytes().any(|b| hiding(&b)) {
+        cmd.bytes()
+            .filter(|b| !hiding(b))
+            .collect::<Vec<u8>>()
+            .into()
+    } else {
+        cmd.as_bytes().into()
+    };
+    (0..kept.len()).any(|i| {
+        let rest = kept.get(i..).unwrap_or(&[]);
+        let exact = |w: &[u8]| rest.starts_with(w);
+        let folded = |w: &[u8]| {
+            rest.get(..w.len())
+                .is_some_and(|r| r.eq_ignore_ascii_case(w))
+        };
+        match rest.first() {
+            Some(b'e' | b'E') => exact(b"export") || folded(b"env:") || folded(b"environment]::"),
+            Some(b'd') => exact(b"declare"),
+            Some(b't') => exact(b"typeset"),
+            Some(b's' | b'S') => folded(b"set"),
+            _ => false,
+        }
+    })
 }
 
 /// Walk one segment's words in command position.
@@ -231,6 +278,43 @@ fn dotnet_setter(seg: &str, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn the_cheap_rejection_never_drops_a_name(c in ASSIGN_SOUP) {
+            let clean = sanitize(&c);
+            if !may_assign_in_any_dialect(&clean) {
+                proptest::prop_assert!(names_ungated(&clean, Vec::new()).is_empty(), "{:?}", c);
+            }
+            proptest::prop_assert_eq!(
+                env_assignment_names(&c),
+                names_ungated(&clean, Vec::new()),
+                "{:?}", c
+            );
+        }
+    }
+
+    /// Command soup around the keywords and escapes the assignment scan reacts to.
+    const ASSIGN_SOUP: &str = "((ex|port|export|EXPORT|de|clare|declare|type|set|typeset|SET|s|et|x|env|ENV|:|\\$|\\{|\\}|Environment|]::|\\[|Set-Item|si|ni|sh|-c|cmd|/c|pwsh|-Command|FOO|A|=|'|\"|\\\\|\\^|`|\n| |;|\\$\\(|\\)|eval|nice|env -S){0,10})";
+
+    #[test]
+    fn rejection_keeps_hidden_keywords() {
+        for c in [
+            "ex'port' FOO",
+            "s^et X",
+            "$e`nv:X",
+            "ex\\\nport FOO",
+            "setx A",
+            "Set-Item Env:A",
+        ] {
+            assert!(may_assign_in_any_dialect(c), "{c:?}");
+        }
+        for c in ["git status", "grep -rn 'TODO' src/", "ls -la"] {
+            assert!(!may_assign_in_any_dialect(c), "{c:?}");
+        }
+    }
 
     fn names(c: &str) -> Vec<String> {
         env_assignment_names(c)

@@ -63,7 +63,149 @@ pub struct Analysis {
 }
 
 /// Analyse a command into its executed components (spec §4.6).
+///
+/// Plain commands (see [`plain_words`]) take a fast path that gives exactly the
+/// result of the general one, [`analyze_general`].
 pub fn analyze(cmd: &str) -> Analysis {
+    if cmd.len() <= MAX_COMMAND && plain_words(cmd) {
+        let normalized = join_plain_words(cmd);
+        return Analysis {
+            components: vec![normalized.clone()],
+            normalized,
+            composite: false,
+            opaque: None,
+        };
+    }
+    if cmd.len() <= MAX_COMMAND {
+        if let Some(normalized) = quoted_plain_normalization(cmd) {
+            return Analysis {
+                components: vec![normalized.trim().to_string()],
+                normalized,
+                composite: false,
+                opaque: None,
+            };
+        }
+    }
+    analyze_general(cmd)
+}
+
+/// Whether `b` may appear in a plain command (see [`plain_words`]).
+fn is_plain_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b' ' | b'-' | b'_' | b'.' | b'/' | b':' | b',' | b'+' | b'@' | b'%' | b'~' | b'='
+        )
+}
+
+/// The normalization of a plain command whose words may also be quoted with
+/// balanced `'…'` or `"…"` (quoted text made of the same bytes and the other quote
+/// character, no backslash): the words with their quotes removed, joined with
+/// single spaces. `None` when the command is not of that form, when a word would
+/// be empty, or when the first word, or the first space-separated word with quotes
+/// trimmed, is an assignment, a transparent executor, a shell or `eval` (those
+/// commands take the general path).
+fn quoted_plain_normalization(cmd: &str) -> Option<String> {
+    // Without a quote the command is plain or needs the general path; check the
+    // bytes before allocating.
+    let mut quoted = false;
+    for &b in cmd.as_bytes() {
+        match b {
+            b'\'' | b'"' => quoted = true,
+            _ if is_plain_byte(b) => {}
+            _ => return None,
+        }
+    }
+    if !quoted {
+        return None;
+    }
+    let mut out = String::with_capacity(cmd.len());
+    let mut quote: Option<u8> = None;
+    let mut head_end: Option<usize> = None;
+    let mut word_start = 0usize;
+    let mut in_word = false;
+    for &b in cmd.as_bytes() {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => out.push(b as char),
+            (None, b'\'' | b'"') => {
+                if !in_word {
+                    if !out.is_empty() {
+                        out.push(' ');
+                    }
+                    word_start = out.len();
+                    in_word = true;
+                }
+                quote = Some(b);
+            }
+            (None, b' ') => {
+                if in_word {
+                    if out.len() == word_start {
+                        return None; // an empty quoted word
+                    }
+                    head_end.get_or_insert(out.len());
+                    in_word = false;
+                }
+            }
+            (None, _) => {
+                if !in_word {
+                    if !out.is_empty() {
+                        out.push(' ');
+                    }
+                    word_start = out.len();
+                    in_word = true;
+                }
+                out.push(b as char);
+            }
+        }
+    }
+    if quote.is_some() || (in_word && out.len() == word_start) {
+        return None;
+    }
+    let head = out.get(..head_end.unwrap_or(out.len()))?;
+    let raw_head_plain = normalize::head_dialect(cmd).is_none();
+    let head_plain = !head.is_empty()
+        && !head.contains('=')
+        && head != "eval"
+        && !executors::EXECUTORS.contains(&head)
+        && normalize::head_dialect(head).is_none();
+    (raw_head_plain && head_plain).then_some(out)
+}
+
+/// Whether `cmd` is plain: at least one word, only ASCII letters, digits, spaces and
+/// `-_./:,+@%~=` (no quote, escape, control character, substitution, redirection,
+/// separator, comment or glob), and a first word that is not an assignment, a
+/// transparent executor, a shell (`sh`, `cmd`, `pwsh`, ...) or `eval`. Such a
+/// command is one segment of literal words that normalization only re-joins with
+/// single spaces, with no subcommand: its analysis is its words joined.
+pub fn plain_words(cmd: &str) -> bool {
+    if !cmd.bytes().all(is_plain_byte) {
+        return false;
+    }
+    let Some(head) = cmd.split(' ').find(|w| !w.is_empty()) else {
+        return false;
+    };
+    !(head.contains('=')
+        || head == "eval"
+        || executors::EXECUTORS.contains(&head)
+        || normalize::head_dialect(head).is_some())
+}
+
+/// The words of a plain command (see [`plain_words`]) joined with single spaces: its
+/// normalization.
+pub(crate) fn join_plain_words(cmd: &str) -> String {
+    let mut out = String::with_capacity(cmd.len());
+    for w in cmd.split(' ').filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+/// [`analyze`] without the plain-command fast paths (the two agree on every input).
+pub fn analyze_general(cmd: &str) -> Analysis {
     if cmd.len() > MAX_COMMAND {
         // Not parsed at all: no normalization, no components.
         return Analysis {
@@ -71,7 +213,7 @@ pub fn analyze(cmd: &str) -> Analysis {
             ..Analysis::default()
         };
     }
-    let norm = normalize_full(cmd);
+    let norm = normalize::normalize_general(cmd);
     let normalized = if norm.text.is_empty() {
         cmd.to_string()
     } else {
@@ -95,7 +237,7 @@ pub fn analyze(cmd: &str) -> Analysis {
         }
         for sub in &subs.commands {
             for s in split_compound(sub) {
-                let n = normalize_full(s);
+                let n = normalize::normalize_general(s);
                 truncated |= n.truncated;
                 add(&n.text);
             }

@@ -29,8 +29,22 @@ pub fn normalize(cmd: &str) -> String {
     normalize_full(cmd).text
 }
 
-/// [`normalize`], reporting bounds that were hit.
+/// [`normalize`], reporting bounds that were hit. A plain command
+/// ([`super::plain_words`]) takes a fast path with the result of the general one,
+/// [`normalize_general`]: its words re-joined with single spaces.
 pub fn normalize_full(cmd: &str) -> Normalized {
+    if super::plain_words(cmd) {
+        return Normalized {
+            text: super::join_plain_words(cmd),
+            ..Normalized::default()
+        };
+    }
+    normalize_general(cmd)
+}
+
+/// [`normalize_full`] without the plain-command fast path (the two agree on every
+/// input).
+pub fn normalize_general(cmd: &str) -> Normalized {
     let clean = sanitize(cmd);
     let clean = clean.trim();
     let mut out = Normalized::default();
@@ -68,6 +82,11 @@ pub fn basename(word: &str) -> &str {
 pub fn head_dialect(seg: &str) -> Option<Dialect> {
     let head = seg.split([' ', '\t']).find(|w| !w.is_empty())?;
     let head = basename(head.trim_matches(['"', '\'']));
+    // Every name below is 2 to 14 bytes and ends in `h`, `d`, `l` or `e`.
+    let last = head.as_bytes().last()?.to_ascii_lowercase();
+    if !(2..=14).contains(&head.len()) || !matches!(last, b'h' | b'd' | b'l' | b'e') {
+        return None;
+    }
     let is = |names: &[&str]| names.iter().any(|n| head.eq_ignore_ascii_case(n));
     if is(&["cmd", "cmd.exe"]) {
         Some(Dialect::Cmd)

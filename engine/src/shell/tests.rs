@@ -95,3 +95,43 @@ fn strip_leading_comment_lines_drops_blank_and_hash_lines() {
     assert_eq!(strip_leading_comment_lines("git status"), "git status");
     assert_eq!(strip_leading_comment_lines(""), "");
 }
+
+#[test]
+fn quoted_plain_commands_take_the_fast_path_with_the_general_result() {
+    assert_eq!(
+        quoted_plain_normalization("git commit -m 'fix: handle empty input'").as_deref(),
+        Some("git commit -m fix: handle empty input")
+    );
+    for cmd in [
+        "git commit -m 'fix: handle empty input'",
+        "grep -rn 'TODO' src/",
+        "echo ' x '",
+        "echo \"it's\" 'say \"hi\"'",
+        "a'b'c \"d\"e",
+        "echo '' x",
+        "echo 'open",
+        "'sh' -c 'rm -rf /'",
+        "\"nice\" rm",
+        "'A=1' ls",
+        "e'val' ls",
+        "'/bin/sh' x",
+        "'my cmd' x",
+        "x 'a;b'",
+        "  'ls'  ",
+    ] {
+        assert_eq!(analyze(cmd), analyze_general(cmd), "{cmd:?}");
+    }
+    // Deeply alternating quotes (the pathological bench's `nested_quotes_2000`).
+    for n in [1, 2, 3, 4, 7, 2000] {
+        let open: String = (0..n)
+            .map(|i| if i % 2 == 0 { '"' } else { '\'' })
+            .collect();
+        let close: String = open.chars().rev().collect();
+        for cmd in [
+            format!("echo {open}{close}"),
+            format!("echo {open}x{close} y"),
+        ] {
+            assert_eq!(analyze(&cmd), analyze_general(&cmd), "{cmd:?}");
+        }
+    }
+}
