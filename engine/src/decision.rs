@@ -1,6 +1,9 @@
 //! Tool calls in, explained decisions out.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// The reserved tool classes (spec §1.7): host-chosen names that must be spelled in
@@ -118,12 +121,13 @@ pub struct Decision {
     /// The rule that decided, if any.
     pub rule: Option<RuleRef>,
     /// Policies whose rule fired, in order (for deny: then every later policy in scope,
-    /// as the original reports).
-    pub matched_policies: Vec<String>,
+    /// as the original reports). Names are shared with the compiled policies.
+    pub matched_policies: NameList,
     /// The normalized command component (or alias) that the deciding rule matched.
     pub matched_component: Option<String>,
-    /// Every policy in scope for this call, in evaluation order.
-    pub policies_in_scope: Vec<String>,
+    /// Every policy in scope for this call, in evaluation order. Shared with the
+    /// compiled policies when the scope depends on the tool alone.
+    pub policies_in_scope: NameList,
     /// The executed components the engine saw after normalization (exec calls).
     pub components: Vec<String>,
     /// Set when the command could not be parsed safely (unbalanced quotes or
@@ -162,9 +166,9 @@ impl Decision {
             message: message.into(),
             policy: None,
             rule: None,
-            matched_policies: Vec::new(),
+            matched_policies: NameList::new(),
             matched_component: None,
-            policies_in_scope: Vec::new(),
+            policies_in_scope: NameList::new(),
             components: Vec::new(),
             opaque: None,
             source: None,
@@ -172,5 +176,108 @@ impl Decision {
             headless_only: false,
             webhook: None,
         }
+    }
+}
+
+/// An immutable list of names (policy names in [`Decision::policies_in_scope`]),
+/// cheap to clone: the list is shared, so a decision can hand out a list precomputed
+/// at load time without copying a string. Derefs to `[Arc<str>]`; serializes as a
+/// JSON array of strings, exactly as a `Vec<String>` does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct NameList(Option<Arc<[Arc<str>]>>);
+
+impl NameList {
+    /// The empty list (no allocation).
+    pub const fn new() -> NameList {
+        NameList(None)
+    }
+
+    /// Whether `name` is in the list.
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|n| &**n == name)
+    }
+
+    /// The names as owned strings.
+    pub fn to_strings(&self) -> Vec<String> {
+        self.iter().map(|n| n.to_string()).collect()
+    }
+}
+
+impl std::ops::Deref for NameList {
+    type Target = [Arc<str>];
+
+    fn deref(&self) -> &[Arc<str>] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+impl From<Vec<Arc<str>>> for NameList {
+    fn from(v: Vec<Arc<str>>) -> NameList {
+        if v.is_empty() {
+            NameList::new()
+        } else {
+            NameList(Some(v.into()))
+        }
+    }
+}
+
+impl FromIterator<Arc<str>> for NameList {
+    fn from_iter<I: IntoIterator<Item = Arc<str>>>(iter: I) -> NameList {
+        NameList::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<'a> FromIterator<&'a str> for NameList {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> NameList {
+        iter.into_iter().map(Arc::from).collect()
+    }
+}
+
+impl FromIterator<String> for NameList {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> NameList {
+        iter.into_iter().map(Arc::from).collect()
+    }
+}
+
+impl From<Vec<String>> for NameList {
+    fn from(v: Vec<String>) -> NameList {
+        v.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a NameList {
+    type Item = &'a Arc<str>;
+    type IntoIter = std::slice::Iter<'a, Arc<str>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<Vec<S>> for NameList {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| **a == *b.as_ref())
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for NameList {
+    fn eq(&self, other: &[S; N]) -> bool {
+        self.len() == N && self.iter().zip(other).all(|(a, b)| **a == *b.as_ref())
+    }
+}
+
+impl Serialize for NameList {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for name in self.iter() {
+            seq.serialize_element(&**name)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NameList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<NameList, D::Error> {
+        Vec::<String>::deserialize(deserializer).map(NameList::from)
     }
 }

@@ -24,7 +24,7 @@ pub mod lint;
 pub mod policy;
 pub mod shell;
 
-pub use decision::{Action, Decision, ToolCall};
+pub use decision::{Action, Decision, NameList, ToolCall};
 pub use eval::{Engine, EvalOptions};
 pub use policy::{LoadError, Sources};
 

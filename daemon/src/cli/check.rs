@@ -207,7 +207,7 @@ fn non_empty(s: &str) -> String {
 }
 
 /// A comma-separated list, wrapped under the value column.
-fn list(v: &[String]) -> String {
+fn list<S: AsRef<str>>(v: &[S]) -> String {
     const WIDTH: usize = 100;
     const INDENT: usize = 2 + 18;
     if v.is_empty() {
@@ -216,10 +216,11 @@ fn list(v: &[String]) -> String {
     let mut out = String::new();
     let mut col = INDENT;
     for (i, item) in v.iter().enumerate() {
+        let item = item.as_ref();
         let piece = if i + 1 < v.len() {
             format!("{item},")
         } else {
-            item.clone()
+            item.to_string()
         };
         if i > 0 {
             if col + 1 + piece.len() > WIDTH {

@@ -121,7 +121,7 @@ struct PreflightResponse {
     allowed: bool,
     decision: String,
     message: String,
-    matched_policies: Option<Vec<String>>,
+    matched_policies: Option<engine::NameList>,
     eval_duration_us: u64,
     enforced: bool,
     enforcement_requested: bool,
@@ -214,7 +214,7 @@ fn event_body(
         peer: Some(conn.peer()),
         decision: EventDecision {
             action: resp.decision.clone(),
-            matched_policies: d.matched_policies.clone(),
+            matched_policies: d.matched_policies.to_strings(),
             evaluation_time_us: resp.eval_duration_us,
             message: scrub(&resp.message),
             policy: d.policy.clone(),

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::command::{CommandConditions, Prefilter, PrefilterBuilder, SlotRange};
-use crate::decision::Action;
+use crate::decision::{Action, NameList};
 use crate::glob::{DomainGlob, Glob};
 use crate::policy::{
     AgentDepth, AskOptions, Condition, LoadedPolicy, Origin, PolicySet, Rule, Timestamp,
@@ -125,6 +126,8 @@ pub struct CompiledRule {
 pub struct CompiledPolicy {
     /// Name.
     pub name: String,
+    /// The same name, shared with the decisions that list it.
+    pub shared_name: Arc<str>,
     /// Effective priority.
     pub priority: i64,
     /// File or label.
@@ -242,6 +245,7 @@ fn compile_policy(lp: &LoadedPolicy) -> CompiledPolicy {
     let p = &lp.policy;
     CompiledPolicy {
         name: p.name.clone(),
+        shared_name: Arc::from(p.name.as_str()),
         priority: p.effective_priority(),
         file: lp.file.clone(),
         profile: lp.profile.clone(),
@@ -289,8 +293,8 @@ fn compile_policy(lp: &LoadedPolicy) -> CompiledPolicy {
 pub struct Compiled {
     /// Enabled policies, stably sorted by priority (file order for ties).
     pub policies: Vec<CompiledPolicy>,
-    /// Per known tool name: indices of the policies whose `match.tool` admits it.
-    pub by_tool: HashMap<String, Vec<u32>>,
+    /// Per known tool name: the policies whose `match.tool` admits it.
+    pub by_tool: HashMap<String, ToolScope>,
     /// Parameters read by some `tool_param_matches` (size-checked per call).
     pub param_keys: Vec<String>,
     /// Tools counted by `call_count` rules.
@@ -305,6 +309,41 @@ pub struct Compiled {
     pub has_once: bool,
     /// The literal prefilter of every command rule.
     pub prefilter: Prefilter,
+}
+
+/// The policies whose `match.tool` admits one tool name.
+#[derive(Debug, Clone, Default)]
+pub struct ToolScope {
+    /// Their indices in [`Compiled::policies`], in priority order.
+    pub policies: Vec<usize>,
+    /// Their names, when none of them has a `match.agent` or `match.session`: the
+    /// scope list of every call of the tool, shared by its decisions.
+    pub names: Option<NameList>,
+}
+
+impl ToolScope {
+    /// The scope of the policies admitting `tool`.
+    pub fn new(policies: &[CompiledPolicy], tool: &str) -> ToolScope {
+        let list: Vec<usize> = policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.admits_tool(tool))
+            .map(|(i, _)| i)
+            .collect();
+        let fixed = list.iter().all(|&i| {
+            let p = &policies[i];
+            p.agent.is_none() && p.session.is_none()
+        });
+        let names = fixed.then(|| {
+            list.iter()
+                .map(|&i| policies[i].shared_name.clone())
+                .collect()
+        });
+        ToolScope {
+            policies: list,
+            names,
+        }
+    }
 }
 
 /// Whether a tool pattern is a plain name (no glob syntax).
@@ -363,13 +402,8 @@ impl Compiled {
             }
         }
         for name in names {
-            let list = policies
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.admits_tool(&name))
-                .map(|(i, _)| i as u32)
-                .collect();
-            out.by_tool.insert(name, list);
+            let scope = ToolScope::new(&policies, &name);
+            out.by_tool.insert(name, scope);
         }
         let mut prefilter = PrefilterBuilder::new();
         for p in &mut policies {

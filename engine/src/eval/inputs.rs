@@ -64,6 +64,11 @@ fn lookup<'a>(
 ) -> Result<Option<&'a str>, String> {
     let mut found: Option<&'a str> = extra.filter(|s| !s.trim().is_empty());
     for map in maps.into_iter().flatten() {
+        // A small map (an exec call has one parameter) is cheaper to scan for the
+        // aliases than to probe once per alias; the probes below keep their order.
+        if map.len() <= keys.len() && !map.keys().any(|k| keys.contains(&k.as_str())) {
+            continue;
+        }
         for key in keys {
             match map.get(*key) {
                 None | Some(Value::Null) => {}

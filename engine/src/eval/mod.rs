@@ -14,12 +14,13 @@
 //! order; the command is analysed at most once per call and shared by every rule;
 //! path candidates are built at most once per call.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::decision::{Action, Decision, RuleRef, ToolCall, WebhookTarget};
+use crate::decision::{Action, Decision, NameList, RuleRef, ToolCall, WebhookTarget};
 use crate::policy::{LoadError, Notify, Origin, PolicySet, Sources, Timestamp};
 
 pub mod compile;
@@ -29,7 +30,7 @@ pub mod inputs;
 pub mod paths;
 pub mod response;
 
-use compile::{Compiled, CompiledPolicy, CompiledRule};
+use compile::{Compiled, CompiledPolicy, CompiledRule, ToolScope};
 use conditions::CallCtx;
 use counter::CallCounter;
 use inputs::Inputs;
@@ -68,7 +69,7 @@ pub struct Engine {
     counter: Arc<CallCounter>,
     once_lock: Mutex<()>,
     /// Scope lists of tool names not known at load time, computed on first use.
-    dynamic_scopes: RwLock<HashMap<String, Arc<[u32]>>>,
+    dynamic_scopes: RwLock<HashMap<String, Arc<ToolScope>>>,
 }
 
 /// Most tool names whose scope list is cached.
@@ -322,9 +323,9 @@ impl Engine {
         };
         let ctx = CallCtx::new(call, inputs, None);
         let wall = c.has_expiry.then(wall_now);
-        let scope = self.scope(call);
+        let (scope, names) = self.scope(call);
         let rules = |p: &'e CompiledPolicy| response_rules(p, wall);
-        let in_scope: Vec<String> = scope.iter().map(|&i| c.policies[i].name.clone()).collect();
+        let in_scope = names.unwrap_or_else(|| self.scope_names(&scope));
         if response.len() > MAX_RESPONSE_BYTES
             && scope
                 .iter()
@@ -349,7 +350,7 @@ impl Engine {
             else {
                 continue;
             };
-            matched.push(p.name.clone());
+            matched.push(p.shared_name.clone());
             let pick = Pick {
                 policy: p,
                 rule,
@@ -357,7 +358,11 @@ impl Engine {
             };
             match rule.action {
                 Action::Deny | Action::Ask | Action::Webhook => {
-                    matched.extend(scope[pos + 1..].iter().map(|&j| c.policies[j].name.clone()));
+                    matched.extend(
+                        scope[pos + 1..]
+                            .iter()
+                            .map(|&j| c.policies[j].shared_name.clone()),
+                    );
                     return self.rule_decision(&ctx, Action::Deny, &pick, None, matched, in_scope);
                 }
                 Action::Watch => {
@@ -383,31 +388,53 @@ impl Engine {
         }
     }
 
-    /// The policies in scope for a call (tool, agent, session), in priority order.
-    fn scope(&self, call: &ToolCall) -> Vec<usize> {
-        let c = &self.compiled;
-        let dynamic;
-        let by_tool: &[u32] = match c.by_tool.get(call.tool.as_str()) {
-            Some(list) => list,
+    /// The policies in scope for a call (tool, agent, session), in priority order,
+    /// with their names when they depend on the tool alone.
+    fn scope(&self, call: &ToolCall) -> (Cow<'_, [usize]>, Option<NameList>) {
+        match self.compiled.by_tool.get(call.tool.as_str()) {
+            Some(t) => self.narrow(call, t, Cow::Borrowed(t.policies.as_slice())),
             None => {
-                dynamic = self.dynamic_scope(&call.tool);
-                &dynamic
-            }
-        };
-        let mut scope: Vec<usize> = Vec::with_capacity(by_tool.len());
-        for &i in by_tool {
-            let p = &c.policies[i as usize];
-            if p.agent.as_ref().is_none_or(|g| g.is_match(&call.agent))
-                && p.session.as_ref().is_none_or(|g| g.is_match(&call.session))
-            {
-                scope.push(i as usize);
+                let t = self.dynamic_scope(&call.tool);
+                self.narrow(call, &t, Cow::Owned(t.policies.clone()))
             }
         }
+    }
+
+    /// The policies of a tool's scope that admit the call's agent and session:
+    /// `whole` (the tool's list, borrowed when it can be) and its shared names when
+    /// no policy of the tool matches on agent or session.
+    fn narrow<'s>(
+        &self,
+        call: &ToolCall,
+        tool: &ToolScope,
+        whole: Cow<'s, [usize]>,
+    ) -> (Cow<'s, [usize]>, Option<NameList>) {
+        if let Some(names) = &tool.names {
+            return (whole, Some(names.clone()));
+        }
+        let c = &self.compiled;
+        let scope: Vec<usize> = whole
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let p = &c.policies[i];
+                p.agent.as_ref().is_none_or(|g| g.is_match(&call.agent))
+                    && p.session.as_ref().is_none_or(|g| g.is_match(&call.session))
+            })
+            .collect();
+        (Cow::Owned(scope), None)
+    }
+
+    /// The names of the policies of a scope.
+    fn scope_names(&self, scope: &[usize]) -> NameList {
         scope
+            .iter()
+            .map(|&i| self.compiled.policies[i].shared_name.clone())
+            .collect()
     }
 
     /// The policies admitting a tool name that no policy names literally.
-    fn dynamic_scope(&self, tool: &str) -> Arc<[u32]> {
+    fn dynamic_scope(&self, tool: &str) -> Arc<ToolScope> {
         if let Some(list) = self
             .dynamic_scopes
             .read()
@@ -416,10 +443,7 @@ impl Engine {
         {
             return list.clone();
         }
-        let c = &self.compiled;
-        let list: Arc<[u32]> = (0..c.policies.len() as u32)
-            .filter(|&i| c.policies[i as usize].admits_tool(tool))
-            .collect();
+        let list = Arc::new(ToolScope::new(&self.compiled.policies, tool));
         let mut cache = self
             .dynamic_scopes
             .write()
@@ -449,7 +473,7 @@ impl Engine {
             self.default_action()
         };
         // 3. Scope, already in priority order.
-        let mut scope = self.scope(call);
+        let (mut scope, mut names) = self.scope(call);
         let wall = c.has_expiry.then(wall_now);
         // 4. Durable operator overrides, before the profile filter.
         let durable = scope.iter().find_map(|&i| {
@@ -463,23 +487,32 @@ impl Engine {
         });
         // 5. Profile filter.
         if let Some(profile) = &opts.policy_filter {
-            scope.retain(|&i| c.policies[i].profile == *profile);
-        }
-        let in_scope = || -> Vec<String> {
-            if opts.omit_scope_list {
-                return Vec::new();
+            let before = scope.len();
+            scope
+                .to_mut()
+                .retain(|&i| c.policies[i].profile == *profile);
+            if scope.len() != before {
+                names = None;
             }
-            scope.iter().map(|&i| c.policies[i].name.clone()).collect()
+        }
+        let in_scope = || -> NameList {
+            if opts.omit_scope_list {
+                return NameList::new();
+            }
+            match &names {
+                Some(n) => n.clone(),
+                None => self.scope_names(&scope),
+            }
         };
         // 6. Nothing in scope.
         if scope.is_empty() {
             if let Some((i, pick)) = durable {
                 return self.granted(&ctx, Action::Allow, pick, vec![], in_scope(), i);
             }
-            return self.fallback(&ctx, default, MSG_NO_POLICY, vec![], vec![]);
+            return self.fallback(&ctx, default, MSG_NO_POLICY, vec![], NameList::new());
         }
         // 7. Evaluate in order: first match inside a policy, deny wins across.
-        let mut matched: Vec<String> = Vec::new();
+        let mut matched: Vec<Arc<str>> = Vec::new();
         let mut fired_base = false;
         let mut webhook: Option<(usize, Pick)> = None;
         let mut ask: Option<(usize, Pick)> = None;
@@ -492,11 +525,15 @@ impl Engine {
             let Some(pick) = self.first_rule(p, &ctx, wall, false) else {
                 continue;
             };
-            matched.push(p.name.clone());
+            matched.push(p.shared_name.clone());
             fired_base |= !p.is_project();
             let slot = match pick.rule.action {
                 Action::Deny => {
-                    matched.extend(scope[pos + 1..].iter().map(|&j| c.policies[j].name.clone()));
+                    matched.extend(
+                        scope[pos + 1..]
+                            .iter()
+                            .map(|&j| c.policies[j].shared_name.clone()),
+                    );
                     let d =
                         self.rule_decision(&ctx, Action::Deny, &pick, None, matched, in_scope());
                     return d.into();
@@ -555,8 +592,8 @@ impl Engine {
         ctx: &CallCtx<'_>,
         action: Action,
         pick: Pick<'_>,
-        matched: Vec<String>,
-        in_scope: Vec<String>,
+        matched: Vec<Arc<str>>,
+        in_scope: NameList,
         policy_index: usize,
     ) -> Outcome {
         let once = pick.rule.once.then_some((policy_index, pick.rule.index));
@@ -576,8 +613,8 @@ impl Engine {
         action: Action,
         pick: &Pick<'_>,
         fallback_message: Option<&str>,
-        matched: Vec<String>,
-        in_scope: Vec<String>,
+        matched: Vec<Arc<str>>,
+        in_scope: NameList,
     ) -> Decision {
         let mut d = self.base_decision(ctx, action, String::new(), matched, in_scope);
         d.message = if !pick.rule.message.is_empty() {
@@ -622,8 +659,8 @@ impl Engine {
         ctx: &CallCtx<'_>,
         action: Action,
         message: &str,
-        matched: Vec<String>,
-        in_scope: Vec<String>,
+        matched: Vec<Arc<str>>,
+        in_scope: NameList,
     ) -> Outcome {
         self.base_decision(ctx, action, message.to_string(), matched, in_scope)
             .into()
@@ -634,11 +671,11 @@ impl Engine {
         ctx: &CallCtx<'_>,
         action: Action,
         message: String,
-        matched: Vec<String>,
-        in_scope: Vec<String>,
+        matched: Vec<Arc<str>>,
+        in_scope: NameList,
     ) -> Decision {
         let mut d = Decision::early(action, message);
-        d.matched_policies = matched;
+        d.matched_policies = NameList::from(matched);
         d.policies_in_scope = in_scope;
         if !ctx.inputs.command.is_empty() {
             let view = ctx.view();

@@ -1027,3 +1027,23 @@ fn prefilter_and_policy_gates_keep_every_decision_of_the_upstream_standard_polic
     );
     assert_prefilter_keeps_every_decision(&std::fs::read_to_string(path).expect("readable"));
 }
+
+#[test]
+fn shared_scope_lists_serialize_like_string_vectors_for_known_and_unknown_tools() {
+    let e = engine(
+        "policies:\n  - name: a\n    rules: [{action: watch}]\n  - name: b\n    match: {tool: [\"mcp-*\"]}\n    rules: [{action: allow}]\n",
+    );
+    let known = e.evaluate(&exec("ls"));
+    let unknown = e.evaluate(&tool("mcp-github", json!({})));
+    assert_eq!(known.policies_in_scope, ["a"]);
+    assert_eq!(unknown.policies_in_scope, ["a", "b"]);
+    // A second call of the same tool shares the list computed for the first.
+    let again = e.evaluate(&tool("mcp-github", json!({})));
+    assert_eq!(again.policies_in_scope, unknown.policies_in_scope);
+    let json = serde_json::to_value(&unknown).unwrap();
+    assert_eq!(json["policies_in_scope"], json!(["a", "b"]));
+    let back: Decision = serde_json::from_value(json).unwrap();
+    assert_eq!(back, unknown);
+    let empty = serde_json::to_value(Decision::early(Action::Deny, "x")).unwrap();
+    assert_eq!(empty["policies_in_scope"], json!([]));
+}
