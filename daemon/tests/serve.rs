@@ -604,8 +604,16 @@ fn a_stale_socket_file_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("policy.yaml"), TEST_POLICY).unwrap();
     let sock = dir.path().join("rampart.sock");
-    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
-    assert!(sock.exists());
+    // Bind (and close) the stale socket in a short-lived child process: bound here,
+    // the listener would be inherited for a moment by every process another test
+    // thread forks, alive until that child execs, and a connect could reach it.
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg("import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])")
+        .arg(&sock)
+        .status()
+        .unwrap();
+    assert!(made.success() && sock.exists());
     let d = Daemon::start_in(dir.path(), &[], false);
     assert_eq!(d.conn().preflight("ls", &[]).status, 200);
     assert!(d.log_text().contains("stale socket"));

@@ -412,6 +412,40 @@ fn idle_connection_flood_does_not_starve_a_new_client() {
     );
 }
 
+/// Slow-loris clients that send part of a request head and stop hold their slots
+/// only until they have stalled for the daemon's eviction limit (1.5 s), not for
+/// hyper's 30 s header timeout: a new client is answered soon after.
+#[test]
+fn stalled_partial_requests_do_not_starve_a_new_client() {
+    use std::io::Write;
+    let dir = scratch();
+    let d = Serve::new(dir.path(), DENY_MARKER_POLICY)
+        .args(&["--max-connections", "16"])
+        .start();
+    let stalled: Vec<UnixStream> = (0..24)
+        .map(|_| {
+            let mut s = UnixStream::connect(&d.socket).expect("connect");
+            s.write_all(b"POST /v1/preflight/exec HTTP/1.1\r\nHost: rampart\r\n")
+                .expect("partial head");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let r = preflight(&d.socket, "git status", Duration::from_secs(40));
+    let waited = t.elapsed();
+    figure(
+        "hostile_http.stalled_flood",
+        format!("24 stalled partial requests vs --max-connections 16: new client answered {:?} after {waited:.1?}", r.as_ref().map(|r| r.status).ok()),
+    );
+    drop(stalled);
+    assert_eq!(r.expect("answer").status, 200);
+    assert!(
+        waited < Duration::from_secs(5),
+        "a new client waited {waited:?} behind stalled partial requests (hyper's header timeout is 30 s)"
+    );
+}
+
 /// Control characters, newlines and invalid UTF-8 in argv (through the real
 /// preload) and in preflight bodies cannot forge or split audit lines.
 #[test]

@@ -16,10 +16,13 @@
 //! - admission: when `--max-connections` slots are all taken, the accept loop asks
 //!   the connection that has been fresh or idle the longest (at least
 //!   [`EVICT_MIN_IDLE`]) to close, so idle kept-alive connections cannot starve a
-//!   new client for hyper's 30 s header timeout. A connection with a request in
-//!   flight is never chosen. The victim is closed by hyper's graceful shutdown,
-//!   which closes a connection with no request in progress at once and would
-//!   still finish one it has started reading.
+//!   new client for hyper's 30 s header timeout. A connection whose request is
+//!   in the service (being decided, or waiting for an approval) is never chosen.
+//!   One that has been receiving an incomplete request for [`EVICT_MIN_STALL`]
+//!   (a slow-loris client trickling header bytes) is a candidate too, or such
+//!   clients could hold every slot for the header timeout. An idle victim is
+//!   closed by hyper's graceful shutdown (at once: no request in progress); a
+//!   stalled one is dropped, since graceful shutdown would wait for its head.
 //! - graceful shutdown: every connection is asked to finish what it is doing and
 //!   close (the same hyper graceful shutdown).
 
@@ -37,6 +40,11 @@ use tokio::sync::Notify;
 /// closed to admit a new one (a client that just connected has not had its request
 /// read yet).
 pub const EVICT_MIN_IDLE: Duration = Duration::from_millis(100);
+
+/// A connection that has been receiving an incomplete request for this long may be
+/// closed to admit a new one: longer than the preload's default 1 s timeout, so a
+/// real client sending its request is never cut off.
+pub const EVICT_MIN_STALL: Duration = Duration::from_millis(1500);
 
 /// An accepted socket.
 #[derive(Debug)]
@@ -151,8 +159,16 @@ impl Slot {
 
     fn on_read(&self) {
         if self.phase.load(Relaxed) != BUSY {
+            // Receiving starts now: the stall clock of an incomplete request.
+            self.since_ms.store(self.now_ms(), Relaxed);
             self.phase.store(BUSY, Relaxed);
         }
+    }
+
+    /// Whether the connection is receiving a request that has not reached the
+    /// service (bytes read, no request handed over and none answered yet).
+    pub fn receiving(&self) -> bool {
+        self.phase() == Phase::Busy && self.in_service.load(Relaxed) == 0
     }
 
     fn on_write(&self) {
@@ -170,6 +186,9 @@ impl Slot {
 
     /// The service produced the answer of a request.
     pub fn request_done(&self) {
+        // The stall clock restarts: the answer is being written now, and a
+        // request that waited long for an approval is not a stalled one.
+        self.since_ms.store(self.now_ms(), Relaxed);
         self.in_service.fetch_sub(1, Relaxed);
     }
 
@@ -386,15 +405,19 @@ impl Tracker {
     }
 
     /// Ask the connection that has been fresh or idle the longest, for at least
-    /// `min_idle`, to close.
+    /// `min_idle`, to close; a connection stuck receiving an incomplete request for
+    /// at least [`EVICT_MIN_STALL`] is a candidate as well.
     pub fn evict_longest_idle(&self, min_idle: Duration) -> Eviction {
         let now = self.epoch.elapsed().as_millis() as u64;
         let min = min_idle.as_millis() as u64;
+        let stall = EVICT_MIN_STALL.as_millis() as u64;
         let g = self.lock();
+        let stalled =
+            |s: &Slot| s.receiving() && now.saturating_sub(s.since_ms.load(Relaxed)) >= stall;
         let oldest = g
             .conns
             .values()
-            .filter(|s| !s.signalled.load(Relaxed) && s.phase() != Phase::Busy)
+            .filter(|s| !s.signalled.load(Relaxed) && (s.phase() != Phase::Busy || stalled(s)))
             .min_by_key(|s| s.since_ms.load(Relaxed));
         match oldest {
             None => Eviction::NoCandidate,

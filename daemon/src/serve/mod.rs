@@ -416,7 +416,8 @@ fn spawn_connection(
 
 /// Run a connection until it ends or is asked to close: then hyper's graceful
 /// shutdown closes it at once if no request is in progress (fresh or between
-/// requests) and otherwise lets the request finish first.
+/// requests) and otherwise lets the request finish first; a connection evicted
+/// while stuck in an incomplete request is dropped instead.
 async fn drive<F>(conn: F, slot: &conn::Slot)
 where
     F: std::future::Future + GracefulConn,
@@ -425,7 +426,14 @@ where
     tokio::select! {
         biased;
         _ = conn.as_mut() => return,
-        _ = slot.signalled() => conn.as_mut().shutdown_gracefully(),
+        signal = slot.signalled() => {
+            if signal == conn::Signal::Evict && slot.receiving() {
+                // Evicted while stuck in an incomplete request: graceful shutdown
+                // would wait for its head; dropping the connection closes it.
+                return;
+            }
+            conn.as_mut().shutdown_gracefully()
+        }
     }
     conn.await;
 }
