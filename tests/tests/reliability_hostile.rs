@@ -390,25 +390,11 @@ fn malformed_http_gets_bounded_4xx_or_close_and_others_keep_being_served() {
 /// waited.
 #[test]
 fn idle_connection_flood_does_not_starve_a_new_client() {
-    let dir = scratch();
-    let d = Serve::new(dir.path(), DENY_MARKER_POLICY)
-        .args(&["--max-connections", "64"])
-        .start();
-    let idle: Vec<UnixStream> = (0..80)
-        .map(|_| UnixStream::connect(&d.socket).expect("connect"))
-        .collect();
-    std::thread::sleep(Duration::from_millis(200));
-    let t = Instant::now();
-    let r = preflight(&d.socket, "git status", Duration::from_secs(40));
-    let waited = t.elapsed();
-    figure(
-        "hostile_http.idle_flood",
-        format!("80 idle connections vs --max-connections 64: new client answered {:?} after {waited:.1?}", r.as_ref().map(|r| r.status).ok()),
-    );
-    drop(idle);
+    let (status, waited) =
+        flood_then_ask(64, 80, b"", "hostile_http.idle_flood", "idle connections");
     assert!(
         waited < Duration::from_secs(2),
-        "a new client waited {waited:?} behind idle connections (hook deadline is 1 s by default)"
+        "a new client waited {waited:?} behind idle connections (hook deadline is 1 s by default); answer {status:?}"
     );
 }
 
@@ -417,33 +403,55 @@ fn idle_connection_flood_does_not_starve_a_new_client() {
 /// hyper's 30 s header timeout: a new client is answered soon after.
 #[test]
 fn stalled_partial_requests_do_not_starve_a_new_client() {
+    let (status, waited) = flood_then_ask(
+        16,
+        24,
+        b"POST /v1/preflight/exec HTTP/1.1\r\nHost: rampart\r\n",
+        "hostile_http.stalled_flood",
+        "stalled partial requests",
+    );
+    assert_eq!(status, Some(200));
+    assert!(
+        waited < Duration::from_secs(5),
+        "a new client waited {waited:?} behind stalled partial requests (hyper's header timeout is 30 s)"
+    );
+}
+
+/// Starts a daemon with `--max-connections limit`, opens `count` connections that
+/// each send `prefix` (nothing, or part of a request) and stay open, then times a
+/// new client's preflight and records the figure. Returns its status (None: no
+/// answer within 40 s) and how long it waited.
+fn flood_then_ask(
+    limit: usize,
+    count: usize,
+    prefix: &[u8],
+    figure_name: &str,
+    what: &str,
+) -> (Option<u16>, Duration) {
     use std::io::Write;
     let dir = scratch();
     let d = Serve::new(dir.path(), DENY_MARKER_POLICY)
-        .args(&["--max-connections", "16"])
+        .args(&["--max-connections", &limit.to_string()])
         .start();
-    let stalled: Vec<UnixStream> = (0..24)
+    let held: Vec<UnixStream> = (0..count)
         .map(|_| {
             let mut s = UnixStream::connect(&d.socket).expect("connect");
-            s.write_all(b"POST /v1/preflight/exec HTTP/1.1\r\nHost: rampart\r\n")
-                .expect("partial head");
+            s.write_all(prefix).expect("send the prefix");
             s
         })
         .collect();
     std::thread::sleep(Duration::from_millis(200));
     let t = Instant::now();
-    let r = preflight(&d.socket, "git status", Duration::from_secs(40));
+    let status = preflight(&d.socket, "git status", Duration::from_secs(40))
+        .ok()
+        .map(|r| r.status);
     let waited = t.elapsed();
     figure(
-        "hostile_http.stalled_flood",
-        format!("24 stalled partial requests vs --max-connections 16: new client answered {:?} after {waited:.1?}", r.as_ref().map(|r| r.status).ok()),
+        figure_name,
+        format!("{count} {what} vs --max-connections {limit}: new client answered {status:?} after {waited:.1?}"),
     );
-    drop(stalled);
-    assert_eq!(r.expect("answer").status, 200);
-    assert!(
-        waited < Duration::from_secs(5),
-        "a new client waited {waited:?} behind stalled partial requests (hyper's header timeout is 30 s)"
-    );
+    drop(held);
+    (status, waited)
 }
 
 /// Control characters, newlines and invalid UTF-8 in argv (through the real

@@ -65,8 +65,8 @@ pub struct EventDecision {
     /// `allow`, `deny`, `ask`, `watch`, `webhook`.
     pub action: String,
     /// Policies whose rule fired.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub matched_policies: Vec<String>,
+    #[serde(default, skip_serializing_if = "no_names")]
+    pub matched_policies: engine::NameList,
     /// Engine time in microseconds.
     pub evaluation_time_us: u64,
     /// Rule message (secrets scrubbed).
@@ -191,6 +191,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `skip_serializing_if` for a name list (shared with the decision, not copied).
+fn no_names(names: &engine::NameList) -> bool {
+    names.is_empty()
 }
 
 #[cfg(test)]

@@ -214,7 +214,7 @@ fn event_body(
         peer: Some(conn.peer()),
         decision: EventDecision {
             action: resp.decision.clone(),
-            matched_policies: d.matched_policies.to_strings(),
+            matched_policies: d.matched_policies.clone(),
             evaluation_time_us: resp.eval_duration_us,
             message: scrub(&resp.message),
             policy: d.policy.clone(),
