@@ -2,16 +2,55 @@
 //! `scripts/bench-daemon`).
 //!
 //! Usage: `bench_client (--socket PATH | --tcp ADDR --token T) --scenario
-//! keepalive|fresh|concurrent [--requests N] [--clients C]`
+//! keepalive|fresh|concurrent [--requests N] [--clients C] [--spin-us US]`
 //!
-//! Prints one line of JSON: scenario, transport, requests, median/p99 round trip in
-//! microseconds and decisions per second.
+//! `--spin-us US` makes the client wait for each answer the way `librampart.so`
+//! does (`RAMPART_SPIN_US`): poll the socket without sleeping, yielding the CPU
+//! between checks, for up to US microseconds, then block. Without it the client
+//! blocks in `read` at once.
+//!
+//! Prints one line of JSON: scenario, transport, requests, client spin, median/p99
+//! round trip in microseconds and decisions per second.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
-trait Stream: Read + Write {}
-impl<T: Read + Write> Stream for T {}
+trait Stream: Read + Write {
+    fn nonblocking(&self, on: bool);
+}
+impl Stream for std::os::unix::net::UnixStream {
+    fn nonblocking(&self, on: bool) {
+        self.set_nonblocking(on).expect("set_nonblocking");
+    }
+}
+impl Stream for std::net::TcpStream {
+    fn nonblocking(&self, on: bool) {
+        self.set_nonblocking(on).expect("set_nonblocking");
+    }
+}
+
+/// Reads into `tmp`, first polling for up to `spin` (see the module docs).
+fn read_answer(s: &mut dyn Stream, tmp: &mut [u8], spin: Duration) -> usize {
+    if !spin.is_zero() {
+        let t0 = Instant::now();
+        s.nonblocking(true);
+        loop {
+            match s.read(tmp) {
+                Ok(n) => {
+                    s.nonblocking(false);
+                    return n;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock && t0.elapsed() < spin => {
+                    std::thread::yield_now();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        s.nonblocking(false);
+    }
+    s.read(tmp).expect("read")
+}
 
 struct Target {
     socket: Option<String>,
@@ -49,12 +88,12 @@ impl Target {
 }
 
 /// Send one request and read one response (Content-Length framed).
-fn round_trip(s: &mut dyn Stream, req: &[u8], buf: &mut Vec<u8>) {
+fn round_trip(s: &mut dyn Stream, req: &[u8], buf: &mut Vec<u8>, spin: Duration) {
     s.write_all(req).expect("write");
     buf.clear();
     let mut tmp = [0u8; 4096];
     loop {
-        let n = s.read(&mut tmp).expect("read");
+        let n = read_answer(s, &mut tmp, spin);
         assert!(n > 0, "connection closed");
         buf.extend_from_slice(&tmp[..n]);
         if let Some(h) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -89,6 +128,7 @@ fn main() {
     let mut requests = 20_000usize;
     let mut clients = 8usize;
     let mut command = "git status".to_string();
+    let mut spin = Duration::ZERO;
     while let Some(a) = args.next() {
         let mut v = || args.next().expect("flag value");
         match a.as_str() {
@@ -99,6 +139,7 @@ fn main() {
             "--requests" => requests = v().parse().unwrap(),
             "--clients" => clients = v().parse().unwrap(),
             "--command" => command = v(),
+            "--spin-us" => spin = Duration::from_micros(v().parse().unwrap()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -113,7 +154,7 @@ fn main() {
         let mut s = target.connect();
         let mut buf = Vec::new();
         for _ in 0..200 {
-            round_trip(&mut *s, &req, &mut buf);
+            round_trip(&mut *s, &req, &mut buf, spin);
         }
     }
     let (mut lat, elapsed) = match scenario.as_str() {
@@ -128,7 +169,7 @@ fn main() {
                 if fresh {
                     s = target.connect();
                 }
-                round_trip(&mut *s, &req, &mut buf);
+                round_trip(&mut *s, &req, &mut buf, spin);
                 lat.push(r0.elapsed());
             }
             (lat, t0.elapsed())
@@ -147,7 +188,7 @@ fn main() {
                         let mut lat = Vec::with_capacity(per);
                         for _ in 0..per {
                             let r0 = Instant::now();
-                            round_trip(&mut *s, &req, &mut buf);
+                            round_trip(&mut *s, &req, &mut buf, spin);
                             lat.push(r0.elapsed());
                         }
                         lat
@@ -165,8 +206,9 @@ fn main() {
     lat.sort();
     let n = lat.len();
     println!(
-        "{{\"scenario\":\"{scenario}\",\"transport\":\"{transport}\",\"requests\":{n},\"clients\":{},\"median_us\":{:.1},\"p99_us\":{:.1},\"decisions_per_s\":{:.0}}}",
+        "{{\"scenario\":\"{scenario}\",\"transport\":\"{transport}\",\"requests\":{n},\"clients\":{},\"client_spin_us\":{},\"median_us\":{:.1},\"p99_us\":{:.1},\"decisions_per_s\":{:.0}}}",
         if scenario == "concurrent" { clients } else { 1 },
+        spin.as_micros(),
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         n as f64 / elapsed.as_secs_f64()

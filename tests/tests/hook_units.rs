@@ -389,6 +389,18 @@ fn config_defaults_and_parsing() {
     assert_eq!(config(&[("RAMPART_TIMEOUT_MS", "250")]).timeout_ms, 250);
     assert_eq!(config(&[("RAMPART_TIMEOUT_MS", "x")]).timeout_ms, 1000);
     assert!(!config(&[("RAMPART_FLOOR", "0")]).floor);
+    assert_eq!(c.spin_us, config::DEFAULT_SPIN_US);
+    assert_eq!(config(&[("RAMPART_SPIN_US", "0")]).spin_us, 0);
+    assert_eq!(config(&[("RAMPART_SPIN_US", "50")]).spin_us, 50);
+    assert_eq!(
+        config(&[("RAMPART_SPIN_US", "x")]).spin_us,
+        config::DEFAULT_SPIN_US
+    );
+    assert_eq!(
+        config(&[("RAMPART_SPIN_US", "999999999")]).spin_us,
+        config::MAX_SPIN_US,
+        "a huge budget is capped"
+    );
     assert!(config(&[("RAMPART_TOKEN", "bad\ntoken")]).token_invalid);
     assert!(matches!(config(&[]).transport, Transport::Unset));
     assert!(matches!(

@@ -100,3 +100,74 @@ fn launcher_starts_the_daemon_on_demand() {
     assert!(dir.path().join("marker-allowed").exists());
     assert!(!dir.path().join("marker-denied").exists());
 }
+
+/// The hook's poll-before-sleep (`RAMPART_SPIN_US`) and the daemon's
+/// (`serve --spin-us`) only change when each side notices the other's bytes:
+/// every setting, including off and a budget far above the answer time, gives
+/// the same decisions, and an answer slower than the budget is still read
+/// (the hook falls back to sleeping in `poll`).
+#[test]
+fn spin_settings_change_no_decision() {
+    let dir = scratch();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, DENY_MARKER_POLICY).unwrap();
+    for daemon_spin in ["0", "300", "5000"] {
+        let sub = dir.path().join(format!("d{daemon_spin}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let (mut child, socket) = e2e::daemon::spawn_serve(
+            &sub,
+            &sub.join("home"),
+            &[
+                "--config".as_ref(),
+                policy.as_ref(),
+                "--spin-us".as_ref(),
+                daemon_spin.as_ref(),
+            ],
+        );
+        for hook_spin in ["0", "1", "200", "10000"] {
+            let a = sub.join("marker-allowed");
+            let d = sub.join("marker-denied");
+            let out = output(
+                preloaded("bash", &socket)
+                    .env("RAMPART_SPIN_US", hook_spin)
+                    .arg("-c")
+                    .arg(shell_line(&sub)),
+            );
+            let what = format!("daemon --spin-us {daemon_spin}, RAMPART_SPIN_US={hook_spin}");
+            assert_success(&out);
+            assert!(
+                a.exists(),
+                "{what}: allowed command did not run: {}",
+                stderr(&out)
+            );
+            assert!(!d.exists(), "{what}: denied command ran");
+            assert!(
+                stderr(&out).contains("rampart: blocked touch"),
+                "{what}: {}",
+                stderr(&out)
+            );
+            std::fs::remove_file(&a).unwrap();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// An answer that takes far longer than the hook's spin budget is still
+/// waited for and obeyed.
+#[test]
+fn answer_slower_than_the_spin_budget_is_obeyed() {
+    let case = e2e::Case::with_rule(|seen| {
+        std::thread::sleep(Duration::from_millis(30));
+        e2e::deny_marker(seen)
+    });
+    let [allowed, denied] = case.touch_pair();
+    let out = output(
+        case.cmd("bash")
+            .env("RAMPART_SPIN_US", "100")
+            .arg("-c")
+            .arg(format!("{allowed}; {denied}; echo end")),
+    );
+    assert_success(&out);
+    case.assert_markers();
+}

@@ -84,6 +84,11 @@ pub struct Args {
     /// Maximum concurrent connections.
     #[arg(long = "max-connections", default_value_t = 512)]
     pub max_connections: usize,
+    /// After each accepted connection or answered request, keep polling for events
+    /// this many microseconds instead of sleeping (saves the wake-up latency of a
+    /// sleeping thread during bursts, costs at most this much CPU per burst; 0: off).
+    #[arg(long = "spin-us", value_name = "US", default_value_t = super::spin::DEFAULT_SPIN_US)]
+    pub spin_us: u64,
     /// Do not watch policy files for changes (SIGHUP and the reload route still work).
     #[arg(long = "no-watch")]
     pub no_watch: bool,

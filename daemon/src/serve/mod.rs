@@ -26,6 +26,7 @@ pub mod preflight;
 pub mod reload;
 pub mod routes;
 pub mod shutdown;
+pub mod spin;
 
 use crate::audit::writer::{AuditWriter, FsyncPolicy, WriterConfig};
 use anyhow::{anyhow, Context};
@@ -211,6 +212,10 @@ async fn serve(
     let settings = ConnSettings {
         request_timeout: state.ask_timeout + Duration::from_secs(15),
     };
+    let spinner = spin::Spinner::new(Duration::from_micros(args.spin_us));
+    if let Some(s) = &spinner {
+        tokio::spawn(Arc::clone(s).run());
+    }
     let labels: Vec<String> = bound.iter().map(|b| b.label().to_string()).collect();
     let mut loops = Vec::new();
     for b in bound {
@@ -221,6 +226,7 @@ async fn serve(
             stop: stop_rx.clone(),
             settings: settings.clone(),
             state: state.clone(),
+            spinner: spinner.clone(),
         };
         match b {
             Bound::Unix { listener, .. } => {
@@ -284,6 +290,7 @@ struct AcceptCtx {
     stop: watch::Receiver<bool>,
     settings: ConnSettings,
     state: Arc<AppState>,
+    spinner: Option<Arc<spin::Spinner>>,
 }
 
 impl AcceptCtx {
@@ -379,11 +386,13 @@ fn spawn_connection(
     let app = ctx.app.clone();
     let timeout = ctx.settings.request_timeout;
     let slot = Arc::clone(&reg.slot);
+    let spinner = ctx.spinner.clone();
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(info.clone());
         req.extensions_mut().insert(interim.clone());
         let mut app = app.clone();
         let slot = Arc::clone(&slot);
+        let spinner = spinner.clone();
         slot.request_started();
         async move {
             let r = match tokio::time::timeout(timeout, app.call(req)).await {
@@ -394,6 +403,10 @@ fn spawn_connection(
                 )),
             };
             slot.request_done();
+            if let Some(s) = &spinner {
+                // The next request of a burst may come soon (see `spin`).
+                s.touch();
+            }
             r
         }
     });

@@ -14,12 +14,21 @@
 //! | `RAMPART_DEBUG` | `1`: `[rampart] ` diagnostics on stderr, never the command text |
 //! | `RAMPART_QUIET` | `1`: no "blocked" / fail-open lines |
 //! | `RAMPART_FLOOR` | `0` disables the compiled-in floor |
+//! | `RAMPART_SPIN_US` | poll for the answer this many microseconds before sleeping, default 200; `0` off |
 //!
 //! Without `RAMPART_URL`/`RAMPART_SOCKET` the socket is
 //! `$XDG_RUNTIME_DIR/rampart/rampart.sock`, else `$HOME/.rampart/rampart.sock`
 //! (the daemon's own rule). Safe code only.
 
 use crate::buf::{parse_u64, Buf, Sink};
+
+/// Default `RAMPART_SPIN_US`: long enough for a daemon that is awake to read,
+/// decide, audit and answer (tens of microseconds), short enough that a daemon
+/// which went to sleep costs the agent's process little CPU before it sleeps too.
+pub const DEFAULT_SPIN_US: u64 = 200;
+
+/// Largest accepted `RAMPART_SPIN_US`: spinning longer only burns CPU.
+pub const MAX_SPIN_US: u64 = 10_000;
 
 /// Enforcement mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +109,8 @@ pub struct Config {
     pub timeout_ms: u64,
     /// Read deadline after an interim `102` answer.
     pub ask_timeout_ms: u64,
+    /// How long to poll for an answer before sleeping in `poll(2)`.
+    pub spin_us: u64,
     /// Agent name.
     pub agent: Text<256>,
     /// Session name.
@@ -124,6 +135,7 @@ impl Config {
         floor: true,
         timeout_ms: 1000,
         ask_timeout_ms: 130_000,
+        spin_us: DEFAULT_SPIN_US,
         agent: Text::EMPTY,
         session: Text::EMPTY,
         token: None,
@@ -152,6 +164,9 @@ impl Config {
             .and_then(parse_u64)
             .filter(|v| *v > 0)
             .unwrap_or(130_000);
+        let spin_us = get(b"RAMPART_SPIN_US")
+            .and_then(parse_u64)
+            .map_or(DEFAULT_SPIN_US, |v| v.min(MAX_SPIN_US));
         let agent = get(b"RAMPART_AGENT")
             .filter(|v| !v.is_empty())
             .and_then(Text::from_bytes)
@@ -186,6 +201,7 @@ impl Config {
             floor: get(b"RAMPART_FLOOR") != Some(b"0"),
             timeout_ms,
             ask_timeout_ms,
+            spin_us,
             agent,
             session,
             token,

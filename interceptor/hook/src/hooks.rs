@@ -104,6 +104,7 @@ fn init_state(st: &mut State) {
         Some(r) => Config::from_env(|name| lookup_in(r, name), i64::from(pid)),
         None => Config::from_env(|name| cstr::lookup(env, name), i64::from(pid)),
     };
+    crate::net::set_spin_us(st.config.spin_us);
     // The name the loader opened us under is used as is when absolute (no
     // syscalls at load); only a relative one is made absolute, since the
     // children may run in another directory.

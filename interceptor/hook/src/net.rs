@@ -47,8 +47,8 @@ impl NetError {
     }
 }
 
-/// Milliseconds on the monotonic clock.
-pub fn now_ms() -> u64 {
+/// Microseconds on the monotonic clock.
+fn now_us() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -56,8 +56,46 @@ pub fn now_ms() -> u64 {
     // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64)
-        .saturating_mul(1000)
-        .saturating_add((ts.tv_nsec as u64) / 1_000_000)
+        .saturating_mul(1_000_000)
+        .saturating_add((ts.tv_nsec as u64) / 1_000)
+}
+
+/// Milliseconds on the monotonic clock.
+pub fn now_ms() -> u64 {
+    now_us() / 1000
+}
+
+/// How long [`Socket::recv`] polls before it sleeps (`RAMPART_SPIN_US`), set
+/// once at load.
+static SPIN_US: AtomicU64 = AtomicU64::new(crate::config::DEFAULT_SPIN_US);
+
+/// Sets the spin budget of [`Socket::recv`] (from the configuration at load).
+pub fn set_spin_us(us: u64) {
+    SPIN_US.store(us, Ordering::Relaxed);
+}
+
+/// Polls `fd` for input without sleeping for up to the spin budget, yielding
+/// the CPU between checks (the daemon may be waiting for this very CPU).
+/// Returns when input arrived or the budget ran out. Waking a process that sleeps in `poll` costs tens
+/// of microseconds on a virtual machine, often more than the daemon needs to
+/// answer, so a short poll before sleeping shortens every round trip.
+fn spin_until_readable(fd: c_int) {
+    let budget = SPIN_US.load(Ordering::Relaxed);
+    if budget == 0 {
+        return;
+    }
+    let start = now_us();
+    loop {
+        sys::sched_yield();
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if sys::poll_one(&mut p, 0) > 0 || now_us().saturating_sub(start) >= budget {
+            return;
+        }
+    }
 }
 
 /// A connected stream socket (non-blocking, close-on-exec).
@@ -270,6 +308,7 @@ impl Socket {
 
     /// Receives some bytes before `deadline`; `Ok(0)` is end of stream.
     pub fn recv(&self, buf: &mut [u8], deadline: u64) -> Result<usize, NetError> {
+        let mut spun = false;
         loop {
             // SAFETY: `buf` is a valid writable slice.
             let n = unsafe { sys::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
@@ -277,6 +316,12 @@ impl Socket {
                 Ok(n) => return Ok(n),
                 Err(_) => match errno() {
                     libc::EINTR => {}
+                    libc::EAGAIN if !spun => {
+                        // Then read again: the answer arrived, or the budget
+                        // ran out and the next EAGAIN sleeps in `poll`.
+                        spun = true;
+                        spin_until_readable(self.fd);
+                    }
                     libc::EAGAIN => poll_fd(self.fd, libc::POLLIN, deadline)?,
                     libc::ECONNRESET => return Err(NetError::Closed),
                     _ => return Err(NetError::Io),

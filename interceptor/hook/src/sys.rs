@@ -91,6 +91,11 @@ mod linux {
         raw!(libc::SYS_getppid) as libc::pid_t
     }
 
+    /// `sched_yield(2)`.
+    pub fn sched_yield() {
+        raw!(libc::SYS_sched_yield);
+    }
+
     /// `write(2)`.
     ///
     /// # Safety
@@ -244,6 +249,12 @@ mod macos {
     pub fn getpid() -> libc::pid_t {
         // SAFETY: no preconditions.
         unsafe { libc::getpid() }
+    }
+
+    /// `sched_yield(2)`.
+    pub fn sched_yield() {
+        // SAFETY: no preconditions.
+        unsafe { libc::sched_yield() };
     }
 
     /// `getppid(2)`.

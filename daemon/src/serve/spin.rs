@@ -1,0 +1,201 @@
+//! Poll instead of sleeping for a short while after each connection or answer.
+//!
+//! On a virtual machine, waking a thread that sleeps in `epoll_wait` costs tens
+//! of microseconds (the idle virtual CPU is halted and must be woken by the host:
+//! `scripts/bench-daemon` prints this machine's floor), which is more than a
+//! decision costs. So for `--spin-us` after each answered request the runtime
+//! keeps polling its event queue without blocking (a task that yields, which
+//! makes tokio's scheduler poll the I/O driver with a zero timeout) and only then
+//! goes back to sleep.
+//!
+//! The spin adapts to the traffic. A window pays off when the next request
+//! arrives while the runtime is still polling (a hit); it is wasted when it
+//! closes with nothing arriving (a miss), as between the launches of an exec
+//! burst, where each process opens its own connection about a millisecond after
+//! the last one. Each hit raises a score (up to [`MAX_SCORE`]), each miss lowers
+//! it, and while it is negative the daemon sleeps at once and only probes with a
+//! spin every [`PROBE_EVERY`] activities. So a kept-alive client talking back to
+//! back keeps the daemon polling, and traffic the spin cannot catch costs at most
+//! one window per [`PROBE_EVERY`] requests. While polling, the thread also yields
+//! the CPU (`sched_yield`) between polls, so other work on that CPU runs first.
+//! `--spin-us 0` turns it off.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Default `--spin-us`: see the `Daemon` section of docs/BENCHMARKS.md for the
+/// measurements that chose it.
+pub const DEFAULT_SPIN_US: u64 = 300;
+
+/// Highest score: after a long run of hits, this many misses in a row stop the
+/// spinning.
+pub const MAX_SCORE: i32 = 8;
+
+/// While the score is negative, one activity in this many still spins (a probe
+/// that finds out whether the traffic changed).
+pub const PROBE_EVERY: u32 = 32;
+
+/// The shared spin state: when the last activity happened and whether the
+/// spinning task is running.
+#[derive(Debug)]
+pub struct Spinner {
+    window: Duration,
+    epoch: Instant,
+    /// Nanoseconds since `epoch` of the last activity.
+    last: AtomicU64,
+    /// The spinning task is polling (a touch need not wake it).
+    active: AtomicBool,
+    /// Hits minus misses, clamped to `MAX_SCORE` (see the module docs).
+    score: AtomicI32,
+    /// Activities skipped since the last probe while the score is negative.
+    skipped: AtomicU32,
+    wake: Notify,
+}
+
+impl Spinner {
+    /// A spinner that keeps polling for `window` after each activity; `None` when
+    /// the window is zero (spinning off).
+    pub fn new(window: Duration) -> Option<Arc<Spinner>> {
+        (!window.is_zero()).then(|| {
+            Arc::new(Spinner {
+                window,
+                epoch: Instant::now(),
+                last: AtomicU64::new(0),
+                active: AtomicBool::new(false),
+                score: AtomicI32::new(0),
+                skipped: AtomicU32::new(0),
+                wake: Notify::new(),
+            })
+        })
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Records an answered request: the runtime polls for another window from now
+    /// (unless the score says the windows keep being wasted).
+    pub fn touch(&self) {
+        self.last.store(self.now_ns(), Ordering::Relaxed);
+        if self.active.load(Ordering::Relaxed) {
+            // Caught while polling: the window paid off.
+            let _ = self
+                .score
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                    Some((s + 1).min(MAX_SCORE))
+                });
+            return;
+        }
+        if self.score.load(Ordering::Relaxed) < 0 {
+            let n = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n < PROBE_EVERY {
+                return;
+            }
+            self.skipped.store(0, Ordering::Relaxed);
+            self.score.store(0, Ordering::Relaxed);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Whether the window after the last activity is still open.
+    fn open(&self) -> bool {
+        let since = self
+            .now_ns()
+            .saturating_sub(self.last.load(Ordering::Relaxed));
+        u128::from(since) < self.window.as_nanos()
+    }
+
+    /// The spinning task: sleeps until touched, then yields to the scheduler
+    /// (which polls for events without blocking) until the window closes.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            self.active.store(true, Ordering::Relaxed);
+            while self.open() {
+                // Let other threads on this CPU run first, then let the runtime
+                // poll its events without blocking.
+                std::thread::yield_now();
+                tokio::task::yield_now().await;
+            }
+            self.active.store(false, Ordering::Relaxed);
+            // The window closed with nothing arriving: a miss.
+            self.score.fetch_sub(1, Ordering::Relaxed);
+            // A touch that lands between the last `open()` and clearing
+            // `active` counts as a hit but opens no new window: the request
+            // after it may pay one wake-up. Nothing else depends on it.
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_window_means_no_spinner() {
+        assert!(Spinner::new(Duration::ZERO).is_none());
+        assert!(Spinner::new(Duration::from_micros(1)).is_some());
+    }
+
+    #[test]
+    fn window_opens_on_touch_and_closes_after_it() {
+        let long = Spinner::new(Duration::from_secs(30)).unwrap();
+        long.touch();
+        assert!(long.open());
+        let short = Spinner::new(Duration::from_millis(1)).unwrap();
+        short.touch();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!short.open());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn spinning_task_returns_to_sleep_and_wakes_on_touch() {
+        let s = Spinner::new(Duration::from_millis(300)).unwrap();
+        let task = tokio::spawn(Arc::clone(&s).run());
+        s.touch();
+        // The runtime is single-threaded: the spinner only runs while we wait.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(
+            s.active.load(Ordering::Relaxed),
+            "spinning within the window"
+        );
+        // A touch while spinning is a hit and keeps the window open.
+        s.touch();
+        assert_eq!(s.score.load(Ordering::Relaxed), 1);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(!s.active.load(Ordering::Relaxed), "asleep after the window");
+        assert_eq!(s.score.load(Ordering::Relaxed), 0, "one hit, one miss");
+        s.touch();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(
+            s.active.load(Ordering::Relaxed),
+            "spinning again after a touch"
+        );
+        task.abort();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn wasted_windows_stop_the_spinning_except_for_probes() {
+        let s = Spinner::new(Duration::from_millis(5)).unwrap();
+        let task = tokio::spawn(Arc::clone(&s).run());
+        s.touch();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!s.active.load(Ordering::Relaxed));
+        assert_eq!(s.score.load(Ordering::Relaxed), -1, "a window with no hit");
+        for _ in 1..PROBE_EVERY {
+            s.touch();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            assert!(!s.active.load(Ordering::Relaxed), "no spin while negative");
+        }
+        s.touch();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(
+            s.active.load(Ordering::Relaxed) || s.score.load(Ordering::Relaxed) == -1,
+            "every PROBE_EVERY-th activity probes with a window"
+        );
+        assert_eq!(s.skipped.load(Ordering::Relaxed), 0);
+        task.abort();
+    }
+}
