@@ -197,8 +197,10 @@ pub struct Prefilter {
 /// The slots whose rules may match a set of texts, and the literals found in them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Slots {
-    bits: Vec<u64>,
-    lits: Vec<u64>,
+    /// The slot bits, then (from `lits_at`) the literal bits: one allocation.
+    words: Vec<u64>,
+    /// Where the literal bits start in `words`.
+    lits_at: usize,
     /// The prefilter that computed them; 0 when nothing was scanned (everything may
     /// match).
     id: u64,
@@ -211,12 +213,7 @@ impl Slots {
         if range.prefilter != self.id || self.id == 0 {
             return true;
         }
-        (range.lo..range.hi).any(|i| {
-            let i = i as usize;
-            self.bits
-                .get(i / 64)
-                .is_some_and(|w| w & (1 << (i % 64)) != 0)
-        })
+        (range.lo..range.hi).any(|i| self.slot_bit(i as usize))
     }
 
     /// Whether a glob whose literal has id `lit` in prefilter `of` may match one of
@@ -225,24 +222,29 @@ impl Slots {
         match lit {
             Some(l) if of == self.id && self.id != 0 => {
                 let l = l as usize;
-                self.lits
-                    .get(l / 64)
+                self.words
+                    .get(self.lits_at + l / 64)
                     .is_some_and(|w| w & (1 << (l % 64)) != 0)
             }
             _ => true,
         }
     }
 
+    /// Whether slot `i` is set.
+    fn slot_bit(&self, i: usize) -> bool {
+        // Slot words come first and number `lits_at`.
+        i / 64 < self.lits_at
+            && self
+                .words
+                .get(i / 64)
+                .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
     /// Whether the rule with `slot` may match (always true for a rule with no slot in
     /// this prefilter).
     pub fn may_match(&self, slot: Option<Slot>) -> bool {
         match slot {
-            Some(s) if s.prefilter == self.id && self.id != 0 => {
-                let i = s.index as usize;
-                self.bits
-                    .get(i / 64)
-                    .is_some_and(|w| w & (1 << (i % 64)) != 0)
-            }
+            Some(s) if s.prefilter == self.id && self.id != 0 => self.slot_bit(s.index as usize),
             _ => true,
         }
     }
@@ -252,18 +254,27 @@ impl Prefilter {
     /// The slots whose literal occurs in one of `texts` (as a glob sees them: `\`
     /// read as `/`; ASCII case ignored).
     pub(crate) fn scan<'t>(&self, texts: impl IntoIterator<Item = &'t str>) -> Slots {
-        let mut bits = vec![0u64; self.slots.div_ceil(64)];
         let Some(ac) = &self.ac else {
             return Slots::default();
         };
-        let mut seen = vec![0u64; self.lit_slots.len().div_ceil(64)];
-        // Readings often repeat up to ASCII case, which the automaton ignores.
-        let mut done: Vec<&str> = Vec::new();
+        let lits_at = self.slots.div_ceil(64);
+        let mut words = vec![0u64; lits_at + self.lit_slots.len().div_ceil(64)];
+        let (bits, seen) = words.split_at_mut(lits_at);
+        // Readings often repeat up to ASCII case, which the automaton ignores: the
+        // first few texts are remembered on the stack, any more in a vector.
+        let mut recent: [&str; 8] = [""; 8];
+        let mut more: Vec<&str> = Vec::new();
+        let mut done = 0usize;
         for text in texts {
-            if done.iter().any(|d| d.eq_ignore_ascii_case(text)) {
+            let dup = |d: &&str| d.eq_ignore_ascii_case(text);
+            if recent.iter().take(done).any(dup) || more.iter().any(dup) {
                 continue;
             }
-            done.push(text);
+            match recent.get_mut(done) {
+                Some(slot) => *slot = text,
+                None => more.push(text),
+            }
+            done += 1;
             let slashed;
             let hay = if text.contains('\\') {
                 slashed = text.replace('\\', "/");
@@ -289,8 +300,8 @@ impl Prefilter {
             }
         }
         Slots {
-            bits,
-            lits: seen,
+            words,
+            lits_at,
             id: self.id,
         }
     }

