@@ -40,6 +40,27 @@ fn url_aliases(tool: &str) -> &'static [&'static str] {
     }
 }
 
+const G_COMMAND: u8 = 1;
+const G_PATH: u8 = 2;
+const G_URL: u8 = 4;
+const G_WORKDIR: u8 = 8;
+const G_DOMAIN: u8 = 16;
+const G_SCHEME: u8 = 32;
+
+/// The alias groups whose key list, for some tool, contains `key` (a superset of the
+/// groups a lookup of `key` can touch).
+fn alias_groups(key: &str) -> u8 {
+    match key {
+        "command" | "cmd" | "input" => G_COMMAND,
+        "file_path" | "path" | "file" | "filepath" | "target" => G_PATH,
+        "url" | "uri" | "href" => G_URL,
+        "workdir" | "cwd" => G_WORKDIR,
+        "domain" => G_DOMAIN,
+        "scheme" => G_SCHEME,
+        _ => 0,
+    }
+}
+
 /// The call's inputs, resolved once per call.
 #[derive(Debug, Default)]
 pub struct Inputs<'a> {
@@ -106,12 +127,35 @@ impl<'a> Inputs<'a> {
     pub fn extract(call: &'a ToolCall, param_keys: &[String]) -> Result<Inputs<'a>, String> {
         let maps = [Some(&call.params), call.input.as_ref()];
         let tool = call.tool.as_str();
-        let command = lookup(maps, None, command_aliases(tool), "command")?.unwrap_or("");
-        let path = lookup(maps, None, path_aliases(tool), "path")?;
-        let url = lookup(maps, None, url_aliases(tool), "url")?;
-        let workdir = lookup(maps, call.workdir.as_deref(), WORKDIR, "working directory")?;
-        let domain_param = lookup(maps, None, DOMAIN, "domain")?;
-        lookup(maps, None, SCHEME, "scheme")?;
+        // One pass over the keys finds the alias groups some key may belong to; a
+        // group with no such key is not looked up (its lookup would find nothing).
+        let present = maps
+            .into_iter()
+            .flatten()
+            .flat_map(Map::keys)
+            .fold(0u8, |bits, k| bits | alias_groups(k));
+        let group = |bit: u8,
+                     extra: Option<&'a str>,
+                     keys: &[&str],
+                     what: &str|
+         -> Result<Option<&'a str>, String> {
+            if present & bit == 0 {
+                Ok(extra.filter(|s| !s.trim().is_empty()))
+            } else {
+                lookup(maps, extra, keys, what)
+            }
+        };
+        let command = group(G_COMMAND, None, command_aliases(tool), "command")?.unwrap_or("");
+        let path = group(G_PATH, None, path_aliases(tool), "path")?;
+        let url = group(G_URL, None, url_aliases(tool), "url")?;
+        let workdir = group(
+            G_WORKDIR,
+            call.workdir.as_deref(),
+            WORKDIR,
+            "working directory",
+        )?;
+        let domain_param = group(G_DOMAIN, None, DOMAIN, "domain")?;
+        group(G_SCHEME, None, SCHEME, "scheme")?;
         let domain = url
             .and_then(url_host)
             .map(str::to_string)
@@ -286,6 +330,88 @@ mod tests {
             tool: tool.into(),
             params: params.as_object().cloned().unwrap_or_default(),
             ..Default::default()
+        }
+    }
+
+    type Resolved<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<String>,
+    );
+
+    /// The six alias lookups run unconditionally (what the key-group gate skips).
+    fn extract_ungated(call: &ToolCall) -> Result<Resolved<'_>, String> {
+        let maps = [Some(&call.params), call.input.as_ref()];
+        let tool = call.tool.as_str();
+        let command = lookup(maps, None, command_aliases(tool), "command")?.unwrap_or("");
+        let path = lookup(maps, None, path_aliases(tool), "path")?;
+        let url = lookup(maps, None, url_aliases(tool), "url")?;
+        let workdir = lookup(maps, call.workdir.as_deref(), WORKDIR, "working directory")?;
+        let domain_param = lookup(maps, None, DOMAIN, "domain")?;
+        lookup(maps, None, SCHEME, "scheme")?;
+        let domain = url
+            .and_then(url_host)
+            .map(str::to_string)
+            .or_else(|| domain_param.map(str::to_string));
+        Ok((command, path, url, workdir, domain))
+    }
+
+    fn soup_map() -> impl proptest::strategy::Strategy<Value = Map<String, Value>> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec![
+            "command",
+            "cmd",
+            "input",
+            "file_path",
+            "path",
+            "file",
+            "filepath",
+            "target",
+            "url",
+            "uri",
+            "href",
+            "workdir",
+            "cwd",
+            "domain",
+            "scheme",
+            "other",
+            "Command",
+        ]);
+        let value = prop_oneof![
+            Just(Value::Null),
+            Just(json!("")),
+            Just(json!("  ")),
+            Just(json!("ls")),
+            Just(json!("https://a.example/x")),
+            Just(json!(5)),
+            Just(json!(["a"])),
+        ];
+        prop::collection::btree_map(key, value, 0..4)
+            .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn the_key_group_gate_changes_no_lookup(
+            tool in proptest::sample::select(vec!["exec", "read", "fetch", "write", "other"]),
+            params in soup_map(),
+            input in proptest::option::of(soup_map()),
+            workdir in proptest::option::of(proptest::sample::select(vec!["", " ", "/w"])),
+        ) {
+            let c = ToolCall {
+                tool: tool.into(),
+                params,
+                input,
+                workdir: workdir.map(str::to_string),
+                ..Default::default()
+            };
+            let gated = Inputs::extract(&c, &[])
+                .map(|i| (i.command, i.path, i.url, i.workdir, i.domain));
+            proptest::prop_assert_eq!(gated, extract_ungated(&c), "{:?}", c);
         }
     }
 

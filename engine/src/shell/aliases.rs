@@ -56,6 +56,21 @@ pub fn body_variants(c: &str) -> Vec<String> {
     {
         return Vec::new();
     }
+    // The loops of `body_variants_ungated` peel nothing unless their first step does,
+    // and `case` starts the text.
+    let leading = s.starts_with(['(', '{'])
+        || match s.split_once([' ', '\t']) {
+            Some((w, _)) => LEADING_WORDS.contains(&w),
+            None => LEADING_WORDS.contains(&s),
+        };
+    let trailing = s.ends_with([')', '}'])
+        || match s.rsplit_once([' ', '\t']) {
+            Some((_, w)) => TRAILING_WORDS.contains(&w),
+            None => TRAILING_WORDS.contains(&s),
+        };
+    if !(leading || trailing || c.trim_start().starts_with("case")) {
+        return Vec::new();
+    }
     body_variants_ungated(c)
 }
 
@@ -119,6 +134,19 @@ fn after_unquoted_paren(s: &str) -> Option<&str> {
 
 /// Go `path.Clean`: lexical `.`/`..`/`//` cleanup.
 pub fn clean_path(p: &str) -> String {
+    // Already clean: `/`, or parts that are all non-empty and neither `.` nor `..`
+    // after an optional leading `/` (no `//`, no trailing `/`).
+    let body = p.strip_prefix('/').unwrap_or(p);
+    if p == "/"
+        || (!body.is_empty() && body.split('/').all(|part| !matches!(part, "" | "." | "..")))
+    {
+        return p.to_string();
+    }
+    clean_path_general(p)
+}
+
+/// [`clean_path`] without its shortcut for paths that are already clean.
+fn clean_path_general(p: &str) -> String {
     let rooted = p.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in p.split('/') {
@@ -167,7 +195,10 @@ impl Canonical {
             self.overflow = true;
             return;
         }
-        let alias = format!("rm -rf {}", canonical_operand(operand));
+        let operand = canonical_operand(operand);
+        let mut alias = String::with_capacity("rm -rf ".len() + operand.len());
+        alias.push_str("rm -rf ");
+        alias.push_str(&operand);
         if !self.aliases.contains(&alias) {
             self.aliases.push(alias);
         }
@@ -444,7 +475,18 @@ pub fn semantic_aliases(c: &str) -> Vec<String> {
 /// `busybox` or `toybox`: without one, no head yields a semantic alias. One pass.
 fn may_have_semantic_alias(norm: &str) -> bool {
     let b = norm.as_bytes();
-    (0..b.len()).any(|i| {
+    // Only the bytes matched below can start a hit; skip the others cheaply.
+    b.iter().enumerate().any(|(i, &x)| {
+        matches!(
+            x,
+            b'/' | b'\\' | b'<' | b'r' | b'R' | b'f' | b'F' | b'b' | b'B' | b't' | b'T'
+        ) && semantic_alias_at(b, i)
+    })
+}
+
+/// Whether [`may_have_semantic_alias`] has a hit starting at byte `i` of `b`.
+fn semantic_alias_at(b: &[u8], i: usize) -> bool {
+    {
         let rest = b.get(i..).unwrap_or(&[]);
         let starts = |w: &[u8]| {
             rest.get(..w.len())
@@ -459,26 +501,36 @@ fn may_have_semantic_alias(norm: &str) -> bool {
             Some(b't') => starts(b"toybox"),
             _ => false,
         }
-    })
+    }
 }
 
 /// Whether one segment may yield a semantic alias. Without quotes or backslashes its
 /// head token is its first word, which is checked directly (ASCII only); otherwise
 /// it may.
 fn seg_may_have_semantic_alias(seg: &str) -> bool {
-    if seg.contains(['\'', '"', '\\']) {
+    // Byte for byte the tests of `seg_may_have_semantic_alias_str` (in the tests):
+    // without a backslash the basename of a head with no `/` is the head.
+    let b = seg.as_bytes();
+    if b.iter().any(|&x| matches!(x, b'\'' | b'"' | b'\\')) {
         return true;
     }
-    let Some(head) = seg.split([' ', '\t']).find(|w| !w.is_empty()) else {
+    let Some(start) = b.iter().position(|&x| x != b' ' && x != b'\t') else {
         return true;
     };
-    if !head.is_ascii() {
+    let rest = b.get(start..).unwrap_or_default();
+    let head = rest
+        .iter()
+        .position(|&x| x == b' ' || x == b'\t')
+        .map_or(rest, |end| rest.get(..end).unwrap_or(rest));
+    if !head.is_ascii() || head.contains(&b'/') {
         return true;
     }
-    let base = basename(head);
-    let is = |names: &[&str]| names.iter().any(|n| base.eq_ignore_ascii_case(n));
-    head.contains('/')
-        || is(&["rm", "find", "busybox", "toybox"])
+    let is = |names: &[&str]| {
+        names
+            .iter()
+            .any(|n| head.eq_ignore_ascii_case(n.as_bytes()))
+    };
+    is(&["rm", "find", "busybox", "toybox"])
         || (is(&["bash", "sh", "zsh", "dash"]) && seg.contains("<<<"))
 }
 
@@ -660,7 +712,11 @@ mod tests {
             proptest::prop_assert_eq!(body_variants(&c), body_variants_ungated(&c), "{:?}", c);
             if c.bytes().all(crate::shell::is_plain_byte) {
                 let plain: Vec<&str> = c.split(' ').filter(|w| !w.is_empty()).collect();
-                proptest::prop_assert_eq!(tokenize(&c, Dialect::Posix), plain, "{:?}", c);
+                let words: Vec<String> = tokenize_words(&c, Dialect::Posix)
+                    .into_iter()
+                    .map(|w| w.text)
+                    .collect();
+                proptest::prop_assert_eq!(words, plain, "{:?}", c);
             }
             let words = tokenize_words(&c, Dialect::Posix);
             proptest::prop_assert_eq!(
@@ -693,6 +749,69 @@ mod tests {
                 || may_have_semantic_aliases(&n)
                 || !body_variants(&c).is_empty();
             proptest::prop_assert_eq!(may_have_alias(&c, &n), reference, "{:?} {:?}", c, n);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_clean_path_shortcut_is_clean_path(p in "(/|//|\\.|\\.\\.|a|b\\.c|\\.x|~| ){0,8}") {
+            proptest::prop_assert_eq!(clean_path(&p), clean_path_general(&p), "{:?}", p);
+        }
+    }
+
+    /// [`seg_may_have_semantic_alias`] on `str` slices, as first written.
+    fn seg_may_have_semantic_alias_str(seg: &str) -> bool {
+        if seg.contains(['\'', '"', '\\']) {
+            return true;
+        }
+        let Some(head) = seg.split([' ', '\t']).find(|w| !w.is_empty()) else {
+            return true;
+        };
+        if !head.is_ascii() {
+            return true;
+        }
+        let base = basename(head);
+        let is = |names: &[&str]| names.iter().any(|n| base.eq_ignore_ascii_case(n));
+        head.contains('/')
+            || is(&["rm", "find", "busybox", "toybox"])
+            || (is(&["bash", "sh", "zsh", "dash"]) && seg.contains("<<<"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_byte_segment_gate_is_the_str_one(g in GATE_SOUP, a in ALIAS_SOUP, t in "[ \t]{0,2}") {
+            for n in [g.clone(), a.clone(), format!("{t}{g}"), format!("{t}{a} <<<x")] {
+                proptest::prop_assert_eq!(
+                    seg_may_have_semantic_alias(&n),
+                    seg_may_have_semantic_alias_str(&n),
+                    "{:?}", n
+                );
+            }
+        }
+    }
+
+    /// [`may_have_semantic_alias`] as first written: the hit test at every byte.
+    fn may_have_semantic_alias_every_byte(norm: &str) -> bool {
+        let b = norm.as_bytes();
+        (0..b.len()).any(|i| semantic_alias_at(b, i))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_first_byte_skip_keeps_every_semantic_hit(g in GATE_SOUP, a in ALIAS_SOUP) {
+            for n in [g, a] {
+                proptest::prop_assert_eq!(
+                    may_have_semantic_alias(&n),
+                    may_have_semantic_alias_every_byte(&n),
+                    "{:?}", n
+                );
+            }
         }
     }
 
@@ -771,7 +890,7 @@ mod tests {
     const GATE_SOUP: &str = "((rm|RM|find|Find|fin|busybox|toybox|bash|sh|cmd|pwsh|powershell.exe|if|then|fi|done|case|x|/|\\\\|'|\"|<<<|>|&|\\||&>|#|\\^|`| |;|\\(|\\)|\\{|\\}|\u{212a}|K|d|m|r){0,10})";
 
     /// Compound-command words and syntax around what [`body_variants`] peels.
-    const BODY_SOUP: &str = "((if|elif|while|until|then|do|else|!|fi|done|esac|case|in|x|c|e|i|d|\\)|\\(|\\{|\\}| |\t|;|'|\u{a0}){0,8})";
+    const BODY_SOUP: &str = "((if|elif|while|until|then|do|else|!|fi|done|esac|case|in|x|c|e|i|d|\\)|\\(|\\{|\\}| |\t|\n|;|'|\u{a0}){0,8})";
 
     /// Command soup around the names the alias gates look for.
     const ALIAS_SOUP: &str = "((r|R|m|M|f|F|in|IN|d|rm|RM|find|Find|busybox|ToyBox|bash|sh|ZSH|dash|env|nice|-rf|-exec|/|\\\\|'|\"|<<<| |;|&&|x|\\.|~|K|\u{212a}|\u{130}){0,12})";

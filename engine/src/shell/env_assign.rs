@@ -108,10 +108,9 @@ fn may_assign_in_any_dialect(cmd: &str) -> bool {
     }
     let hiding = |b: &u8| matches!(b, b'\'' | b'"' | b'\\' | b'^' | b'`' | b'\n');
     let kept: std::borrow::Cow<[u8]> = if cmd.bytes().any(|b| hiding(&b)) {
-        cmd.bytes()
-            .filter(|b| !hiding(b))
-            .collect::<Vec<u8>>()
-            .into()
+        let mut kept = Vec::with_capacity(cmd.len());
+        kept.extend(cmd.bytes().filter(|b| !hiding(b)));
+        kept.into()
     } else {
         cmd.as_bytes().into()
     };

@@ -91,6 +91,22 @@ pub fn analyze(cmd: &str) -> Analysis {
 
 /// Whether `b` may appear in a plain command (see [`plain_words`]).
 pub(crate) fn is_plain_byte(b: u8) -> bool {
+    PLAIN_BYTES[usize::from(b)]
+}
+
+/// [`is_plain_byte`] as a table, one lookup per byte.
+static PLAIN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = is_plain_byte_spec(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// The definition behind [`PLAIN_BYTES`].
+const fn is_plain_byte_spec(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -80,22 +80,39 @@ pub fn basename(word: &str) -> &str {
 
 /// The dialect named by the head word (quotes trimmed, basename, case ignored).
 pub fn head_dialect(seg: &str) -> Option<Dialect> {
-    let head = seg.split([' ', '\t']).find(|w| !w.is_empty())?;
-    let head = basename(head.trim_matches(['"', '\'']));
+    // The first word split on spaces and tabs, its quotes trimmed, its basename: all
+    // cut at ASCII bytes, so byte slices give the same text.
+    let b = seg.as_bytes();
+    let start = b.iter().position(|&c| c != b' ' && c != b'\t')?;
+    let rest = b.get(start..)?;
+    let mut head = rest
+        .iter()
+        .position(|&c| c == b' ' || c == b'\t')
+        .map_or(rest, |end| rest.get(..end).unwrap_or(rest));
+    while let [b'"' | b'\'', tail @ ..] = head {
+        head = tail;
+    }
+    while let [init @ .., b'"' | b'\''] = head {
+        head = init;
+    }
+    if let Some(sep) = head.iter().rposition(|&c| c == b'/' || c == b'\\') {
+        head = head.get(sep + 1..).unwrap_or_default();
+    }
     // Every name below is 2 to 14 bytes and ends in `h`, `d`, `l` or `e`.
-    let last = head.as_bytes().last()?.to_ascii_lowercase();
+    let last = head.last()?.to_ascii_lowercase();
     if !(2..=14).contains(&head.len()) || !matches!(last, b'h' | b'd' | b'l' | b'e') {
         return None;
     }
-    let is = |names: &[&str]| names.iter().any(|n| head.eq_ignore_ascii_case(n));
-    if is(&["cmd", "cmd.exe"]) {
-        Some(Dialect::Cmd)
-    } else if is(&["sh", "bash", "zsh", "dash", "ash", "ksh"]) {
-        Some(Dialect::Posix)
-    } else if is(&["powershell", "powershell.exe", "pwsh", "pwsh.exe"]) {
-        Some(Dialect::PowerShell)
-    } else {
-        None
+    let mut lower = [0u8; 14];
+    let lower = lower.get_mut(..head.len())?;
+    for (l, h) in lower.iter_mut().zip(head) {
+        *l = h.to_ascii_lowercase();
+    }
+    match &*lower {
+        b"cmd" | b"cmd.exe" => Some(Dialect::Cmd),
+        b"sh" | b"bash" | b"zsh" | b"dash" | b"ash" | b"ksh" => Some(Dialect::Posix),
+        b"powershell" | b"powershell.exe" | b"pwsh" | b"pwsh.exe" => Some(Dialect::PowerShell),
+        _ => None,
     }
 }
 
@@ -138,7 +155,7 @@ pub fn normalize_segment_in(seg: &str, dialect: Dialect) -> (Vec<String>, bool) 
                 .get(pos)
                 .filter(|t| executors::EXECUTORS.contains(&t.as_str()))
             {
-                match executors::peel(&name.clone(), tokens.get(pos..).unwrap_or(&[])) {
+                match executors::peel(name, tokens.get(pos..).unwrap_or(&[])) {
                     Some(Peeled::Skip(n)) => pos += n,
                     Some(Peeled::Replace(rest)) => {
                         tokens = rest;
@@ -246,21 +263,20 @@ fn locate_wrapper(tokens: &[String]) -> Option<Wrapped> {
     if base.len() > "powershell.exe".len() {
         return None; // longer than any wrapper name
     }
-    let lower = base.to_ascii_lowercase();
+    // The names are lower-case ASCII: comparing ignoring ASCII case is comparing the
+    // lower-cased base, without building it.
+    let is = |names: &[&str]| names.iter().any(|n| base.eq_ignore_ascii_case(n));
     let (dialect, flag_at, attached) =
         if matches!(base, "sh" | "bash" | "zsh" | "dash" | "ash" | "ksh") {
             let at = flag_index(tokens, '-', |t| !t.starts_with("--") && t.contains('c'))?;
             (Dialect::Posix, at, "")
-        } else if lower == "cmd" || lower == "cmd.exe" {
+        } else if is(&["cmd", "cmd.exe"]) {
             let at = flag_index(tokens, '/', |t| {
                 let l = t.get(..2).map(str::to_ascii_lowercase);
                 l.as_deref() == Some("/c") || l.as_deref() == Some("/k")
             })?;
             (Dialect::Cmd, at, tokens.get(at)?.get(2..).unwrap_or(""))
-        } else if matches!(
-            lower.as_str(),
-            "powershell" | "powershell.exe" | "pwsh" | "pwsh.exe"
-        ) {
+        } else if is(&["powershell", "powershell.exe", "pwsh", "pwsh.exe"]) {
             let mut at = None;
             for (i, t) in tokens.iter().enumerate().skip(1) {
                 let l = t.to_ascii_lowercase();
@@ -314,6 +330,33 @@ fn flag_index(tokens: &[String], lead: char, is_flag: impl Fn(&str) -> bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`head_dialect`] on `str` slices, as first written.
+    fn head_dialect_str(seg: &str) -> Option<Dialect> {
+        let head = seg.split([' ', '\t']).find(|w| !w.is_empty())?;
+        let head = basename(head.trim_matches(['"', '\'']));
+        let is = |names: &[&str]| names.iter().any(|n| head.eq_ignore_ascii_case(n));
+        if is(&["cmd", "cmd.exe"]) {
+            Some(Dialect::Cmd)
+        } else if is(&["sh", "bash", "zsh", "dash", "ash", "ksh"]) {
+            Some(Dialect::Posix)
+        } else if is(&["powershell", "powershell.exe", "pwsh", "pwsh.exe"]) {
+            Some(Dialect::PowerShell)
+        } else {
+            None
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn head_dialect_on_bytes_is_head_dialect_on_str(
+            seg in r#"([ \t'"/\\x.é]|sh|Bash|ZSH|dash|ksh|cmd|CMD.EXE|pwsh|PowerShell|\.exe|ls){0,8}"#
+        ) {
+            proptest::prop_assert_eq!(head_dialect(&seg), head_dialect_str(&seg), "{:?}", seg);
+        }
+    }
 
     fn n(s: &str) -> String {
         normalize(s)

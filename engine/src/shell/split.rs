@@ -27,6 +27,11 @@ pub fn split_dialect(cmd: &str, dialect: Dialect) -> Split<'_> {
     let (mut single, mut double) = (false, false);
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
+        // Any other byte is a plain character in every state: step over it.
+        if !matches!(b, b'\\' | b'^' | b'\'' | b'"' | b'&' | b'|' | b';' | b'\n') {
+            i += 1;
+            continue;
+        }
         let escape = if cmdexe {
             b == b'^'
         } else {
@@ -76,6 +81,72 @@ fn push<'a>(out: &mut Split<'a>, cmd: &'a str, from: usize, to: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`split_dialect`] without the step over plain bytes.
+    fn split_dialect_every_byte(cmd: &str, dialect: Dialect) -> Split<'_> {
+        let cmdexe = dialect == Dialect::Cmd;
+        let bytes = cmd.as_bytes();
+        let mut out = Split::default();
+        let mut start = 0;
+        let (mut single, mut double) = (false, false);
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            let escape = if cmdexe {
+                b == b'^'
+            } else {
+                b == b'\\' && !single
+            };
+            if escape && !(cmdexe && double) {
+                i += 2;
+                continue;
+            }
+            if b == b'\'' && !double && !cmdexe {
+                single = !single;
+            } else if b == b'"' && !single {
+                double = !double;
+            } else if !single && !double {
+                let next = bytes.get(i + 1).copied();
+                let sep_len = match b {
+                    b'&' | b'|' if next == Some(b) => 2,
+                    b';' | b'|' | b'\n' => 1,
+                    b'&' => {
+                        let prev = i.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+                        let redirect = matches!(prev, Some(b'>') | Some(b'<'))
+                            || (!cmdexe && next == Some(b'>'));
+                        usize::from(!redirect)
+                    }
+                    _ => 0,
+                };
+                if sep_len > 0 {
+                    push(&mut out, cmd, start, i);
+                    i += sep_len;
+                    start = i;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        push(&mut out, cmd, start, bytes.len().min(i));
+        out.unterminated_quote = single || double;
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn stepping_over_plain_bytes_changes_no_split(
+            c in r#"([a-z <>()\\^'"&|;\n\t]|&&|\|\||>&|&>|\\'|\^&){0,16}"#
+        ) {
+            for d in [Dialect::Posix, Dialect::Cmd, Dialect::PowerShell] {
+                proptest::prop_assert_eq!(
+                    split_dialect(&c, d),
+                    split_dialect_every_byte(&c, d),
+                    "{:?}", c
+                );
+            }
+        }
+    }
 
     #[test]
     fn split_on_and_or_semicolon_pipe_background_and_newline() {

@@ -37,8 +37,20 @@ pub fn extract_subcommands(cmd: &str) -> Vec<String> {
 /// [`extract_subcommands`] with its diagnostics.
 pub fn extract(cmd: &str) -> Extraction {
     let mut out = Extraction::default();
+    if cannot_embed(cmd) {
+        return out;
+    }
     walk(&sanitize(cmd), 0, &mut out);
     out
+}
+
+/// Whether `cmd` certainly embeds no command: it has no `$`, backtick or `(` (every
+/// construct but `eval` needs one), no control byte that sanitizing would drop (so the
+/// sanitized text is `cmd`), and no `eval`. [`walk`] then finds nothing.
+fn cannot_embed(cmd: &str) -> bool {
+    !cmd.bytes()
+        .any(|b| matches!(b, b'$' | b'`' | b'(') || (b < 0x20 && b != b'\t' && b != b'\n'))
+        && !cmd.contains("eval")
 }
 
 fn walk(cmd: &str, depth: usize, out: &mut Extraction) {
@@ -167,6 +179,19 @@ fn process_substitutions(cmd: &str, depth: usize, out: &mut Extraction) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_cheap_rejection_drops_no_subcommand(
+            c in r#"([a-z0-9 $`()<>;|&'"\\\x1b\x00\r\t\n\[m]|eval|e\x01val){0,16}"#
+        ) {
+            let mut full = Extraction::default();
+            walk(&sanitize(&c), 0, &mut full);
+            proptest::prop_assert_eq!(extract(&c), full, "{:?}", c);
+        }
+    }
 
     #[test]
     fn subcommands_nested_dollar_parens_recurse() {

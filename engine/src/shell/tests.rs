@@ -135,3 +135,10 @@ fn quoted_plain_commands_take_the_fast_path_with_the_general_result() {
         }
     }
 }
+
+#[test]
+fn the_plain_byte_table_is_its_definition() {
+    for b in 0..=255u8 {
+        assert_eq!(is_plain_byte(b), is_plain_byte_spec(b), "{b}");
+    }
+}

@@ -26,6 +26,15 @@ pub struct Word {
 /// Split a segment into words with the rules of `dialect`; quotes are removed, an
 /// unterminated quote runs to the end, and an empty quoted word yields nothing.
 pub fn tokenize(seg: &str, dialect: Dialect) -> Vec<String> {
+    // Plain bytes (see `super::plain_words`) hold no quote, escape or other POSIX
+    // syntax: the words are the space-separated parts.
+    if dialect == Dialect::Posix && seg.bytes().all(super::is_plain_byte) {
+        return seg
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
     tokenize_words(seg, dialect)
         .into_iter()
         .map(|w| w.text)
@@ -153,6 +162,21 @@ pub fn has_unterminated_quote(seg: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_plain_split_is_the_tokenizer(
+            c in r#"([a-zA-Z0-9 \-_./:,+@%~=]|  |'|"|\\|\t|#|<|>|é){0,16}"#
+        ) {
+            for d in [Dialect::Posix, Dialect::Cmd, Dialect::PowerShell] {
+                let words: Vec<String> =
+                    tokenize_words(&c, d).into_iter().map(|w| w.text).collect();
+                proptest::prop_assert_eq!(tokenize(&c, d), words, "{:?}", c);
+            }
+        }
+    }
 
     fn posix(s: &str) -> Vec<String> {
         tokenize(s, Dialect::Posix)
