@@ -84,10 +84,11 @@ pub struct Args {
     /// Maximum concurrent connections.
     #[arg(long = "max-connections", default_value_t = 512)]
     pub max_connections: usize,
-    /// After each accepted connection or answered request, keep polling for events
-    /// this many microseconds instead of sleeping (saves the wake-up latency of a
-    /// sleeping thread during bursts, costs at most this much CPU per burst; 0: off).
-    #[arg(long = "spin-us", value_name = "US", default_value_t = super::spin::DEFAULT_SPIN_US)]
+    /// After each answered request, keep polling for the next one this many
+    /// microseconds instead of sleeping, while such windows keep catching requests
+    /// (saves a sleeping thread's wake-up; 0: off; at most 100000).
+    #[arg(long = "spin-us", value_name = "US", default_value_t = super::spin::DEFAULT_SPIN_US,
+          value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub spin_us: u64,
     /// Do not watch policy files for changes (SIGHUP and the reload route still work).
     #[arg(long = "no-watch")]
