@@ -178,10 +178,10 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn wasted_windows_stop_the_spinning_except_for_probes() {
-        let s = Spinner::new(Duration::from_millis(5)).unwrap();
+        let s = Spinner::new(Duration::from_millis(200)).unwrap();
         let task = tokio::spawn(Arc::clone(&s).run());
         s.touch();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(!s.active.load(Ordering::Relaxed));
         assert_eq!(s.score.load(Ordering::Relaxed), -1, "a window with no hit");
         for _ in 1..PROBE_EVERY {
@@ -189,13 +189,20 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
             assert!(!s.active.load(Ordering::Relaxed), "no spin while negative");
         }
+        assert_eq!(
+            s.score.load(Ordering::Relaxed),
+            -1,
+            "skipped touches score nothing"
+        );
         s.touch();
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        assert!(
-            s.active.load(Ordering::Relaxed) || s.score.load(Ordering::Relaxed) == -1,
-            "every PROBE_EVERY-th activity probes with a window"
+        assert_eq!(
+            s.score.load(Ordering::Relaxed),
+            0,
+            "the probe resets the score"
         );
         assert_eq!(s.skipped.load(Ordering::Relaxed), 0);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(s.active.load(Ordering::Relaxed), "the probe opens a window");
         task.abort();
     }
 }

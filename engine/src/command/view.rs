@@ -130,7 +130,7 @@ fn is_own_normalization(text: &str) -> bool {
 
 /// The lower-cased text, and its lower-cased normalization (`norm` computes it;
 /// `None` stands for the text itself) when the text has a quote or backslash.
-fn lower_pair(text: &str, norm: impl FnOnce() -> Option<String>) -> (String, Option<String>) {
+fn lower_pair<'n>(text: &str, norm: impl FnOnce() -> Option<&'n str>) -> (String, Option<String>) {
     let norm = text
         .contains(['\'', '"', '\\'])
         .then(|| norm().map_or_else(|| text.to_lowercase(), |n| n.to_lowercase()));
@@ -153,7 +153,7 @@ impl Restrictive {
         let (raw_lower, norm_lower) = if raw.len() > shell::MAX_COMMAND {
             (String::new(), None)
         } else {
-            lower_pair(raw, || memo_normalize(&mut norms, raw).map(str::to_string))
+            lower_pair(raw, || memo_normalize(&mut norms, raw))
         };
         let mut r = Restrictive {
             raw_lower,
@@ -183,8 +183,7 @@ impl Restrictive {
                 }
             }
             for (c, group) in analysis.components.iter().zip(groups) {
-                let (lower, norm_lower) =
-                    lower_pair(c, || memo_normalize(&mut r.norms, c).map(str::to_string));
+                let (lower, norm_lower) = lower_pair(c, || memo_normalize(&mut r.norms, c));
                 r.units.push(Unit {
                     text: c.clone(),
                     lower,
@@ -307,12 +306,6 @@ struct SameReadings {
     component_norm: Option<String>,
 }
 
-/// Whether the alias gates rule out every body variant and every canonical, semantic
-/// and foreign reading of candidate `text`, whose normalization is `norm`.
-fn no_alias_possible(text: &str, norm: &str) -> bool {
-    !aliases::may_have_alias(text, norm)
-}
-
 /// `Some` when every text the restrictive scan reads ([`Restrictive`]: each reading
 /// of each candidate, and the lower-cased texts) equals, up to ASCII case, one of the
 /// texts the granting scan reads (`raw`, its normalization, its components), and
@@ -338,7 +331,7 @@ fn same_readings(raw: &str, a: &Analysis) -> Option<SameReadings> {
     if raw.contains(['\'', '"', '\\']) && a.normalized == raw {
         return None;
     }
-    if !no_alias_possible(raw, &a.normalized) {
+    if aliases::may_have_alias(raw, &a.normalized) {
         return None;
     }
     if c == raw {
@@ -350,13 +343,13 @@ fn same_readings(raw: &str, a: &Analysis) -> Option<SameReadings> {
         return None;
     }
     if is_own_normalization(c) {
-        return no_alias_possible(c, c).then_some(SameReadings {
+        return (!aliases::may_have_alias(c, c)).then_some(SameReadings {
             component_norm: None,
         });
     }
     let n = shell::normalize(c);
     let known = n.is_empty() || n == *c || n == raw || n == a.normalized;
-    (known && no_alias_possible(c, &n)).then(|| SameReadings {
+    (known && !aliases::may_have_alias(c, &n)).then(|| SameReadings {
         component_norm: (!n.is_empty() && n != *c).then_some(n),
     })
 }

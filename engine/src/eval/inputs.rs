@@ -47,18 +47,25 @@ const G_WORKDIR: u8 = 8;
 const G_DOMAIN: u8 = 16;
 const G_SCHEME: u8 = 32;
 
+/// Each alias group with its widest key list: every tool's list for that group is a
+/// subset of it (pinned by `every_tools_aliases_are_in_their_group`).
+const GROUPS: [(u8, &[&str]); 6] = [
+    (G_COMMAND, EXEC_COMMAND),
+    (G_PATH, PATH_TOOL_PATH),
+    (G_URL, URL_TOOL_URL),
+    (G_WORKDIR, WORKDIR),
+    (G_DOMAIN, DOMAIN),
+    (G_SCHEME, SCHEME),
+];
+
 /// The alias groups whose key list, for some tool, contains `key` (a superset of the
-/// groups a lookup of `key` can touch).
+/// groups a lookup of `key` can touch). Derived from the key tables above, so a new
+/// alias cannot be skipped by the gate in [`Inputs::extract`].
 fn alias_groups(key: &str) -> u8 {
-    match key {
-        "command" | "cmd" | "input" => G_COMMAND,
-        "file_path" | "path" | "file" | "filepath" | "target" => G_PATH,
-        "url" | "uri" | "href" => G_URL,
-        "workdir" | "cwd" => G_WORKDIR,
-        "domain" => G_DOMAIN,
-        "scheme" => G_SCHEME,
-        _ => 0,
-    }
+    GROUPS
+        .iter()
+        .filter(|(_, keys)| keys.contains(&key))
+        .fold(0, |bits, (g, _)| bits | g)
 }
 
 /// The call's inputs, resolved once per call.
@@ -331,6 +338,39 @@ mod tests {
             params: params.as_object().cloned().unwrap_or_default(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn every_tools_aliases_are_in_their_group() {
+        let tools = [
+            "exec",
+            "read",
+            "write",
+            "edit",
+            "mcp-destructive",
+            "fetch",
+            "http",
+            "web_fetch",
+            "browser",
+            "other",
+        ];
+        for tool in tools {
+            for (bit, keys) in [
+                (G_COMMAND, command_aliases(tool)),
+                (G_PATH, path_aliases(tool)),
+                (G_URL, url_aliases(tool)),
+            ] {
+                for key in keys {
+                    assert_ne!(alias_groups(key) & bit, 0, "{tool}: {key}");
+                }
+            }
+        }
+        for (bit, keys) in [(G_WORKDIR, WORKDIR), (G_DOMAIN, DOMAIN), (G_SCHEME, SCHEME)] {
+            for key in keys {
+                assert_ne!(alias_groups(key) & bit, 0, "{key}");
+            }
+        }
+        assert_eq!(alias_groups("other"), 0);
     }
 
     type Resolved<'a> = (
