@@ -509,7 +509,9 @@ fn wait_log(d: &Daemon, needle: &str) -> String {
     let t0 = Instant::now();
     loop {
         let log = d.log_text();
-        if log.contains(needle) || t0.elapsed() > Duration::from_secs(10) {
+        // The whole line: `eprintln!` may reach the file in several writes.
+        let complete = log.find(needle).is_some_and(|i| log[i..].contains('\n'));
+        if complete || t0.elapsed() > Duration::from_secs(10) {
             return log;
         }
         std::thread::sleep(Duration::from_millis(20));

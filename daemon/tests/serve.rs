@@ -947,3 +947,188 @@ fn shutdown_finishes_a_request_in_flight_and_closes_idle_connections() {
     assert!(ok, "{out}");
     assert!(out.contains("2 events"), "{out}");
 }
+
+/// A counter from `/metrics` (0 when absent).
+fn metric(d: &Daemon, name: &str) -> u64 {
+    let m = String::from_utf8(d.conn().request("GET", "/metrics", &[], b"").body).unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The answer without what differs between two evaluations of the same call.
+fn comparable(mut v: Value) -> Value {
+    let o = v.as_object_mut().unwrap();
+    assert_eq!(
+        o.remove("audit_id").and_then(|a| a.as_str().map(str::len)),
+        Some(26)
+    );
+    assert!(o.remove("eval_duration_us").unwrap().is_u64());
+    v
+}
+
+#[test]
+fn one_shot_requests_are_answered_at_accept_exactly_like_the_general_route() {
+    let d = Daemon::start();
+    let cases = [
+        ("ls -la", "allow"),
+        ("rm -rf ./marker", "deny"),
+        ("cat ./marker", "watch"),
+        ("whoami", "deny"),
+    ];
+    for (cmd, decision) in cases {
+        // A kept-alive connection: the general (hyper) route.
+        let kept = d.conn().preflight(cmd, &[]);
+        assert_eq!(kept.header("connection"), None, "{cmd}");
+        // What the preload library sends from a forked child: one request, closing.
+        let mut c = d.conn();
+        let once = c.preflight(cmd, &[hdr("Connection", "close")]);
+        assert_eq!(once.status, 200, "{cmd}");
+        assert_eq!(once.header("connection"), Some("close"), "{cmd}");
+        assert_eq!(once.header("content-type"), Some("application/json"));
+        assert!(once.header("date").is_some());
+        assert!(
+            c.is_closed(),
+            "{cmd}: the daemon closes after a one-shot answer"
+        );
+        let text = String::from_utf8(once.body.clone()).unwrap();
+        assert!(text.starts_with("{\"allowed\":"), "{text}");
+        assert_eq!(once.json()["decision"], decision, "{cmd}");
+        assert_eq!(comparable(once.json()), comparable(kept.json()), "{cmd}");
+    }
+    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 4);
+    assert_eq!(metric(&d, "rampart_decisions_total{action=\"deny\"}"), 4);
+    // Every decision is in the chain, the one-shot ones with their peer.
+    let ev = events(&d.audit);
+    assert_eq!(ev.len(), 8, "{ev:?}");
+    for pair in ev.chunks(2) {
+        assert_eq!(pair[0]["request"], pair[1]["request"]);
+        assert_eq!(pair[0]["decision"]["action"], pair[1]["decision"]["action"]);
+        assert_eq!(pair[1]["peer"]["transport"], "unix");
+        assert_eq!(pair[1]["peer"]["pid"], std::process::id());
+    }
+    assert!(verify(&d.audit).0);
+}
+
+#[test]
+fn one_shot_requests_the_accept_path_cannot_finish_go_to_the_general_route() {
+    let d = Daemon::start();
+    let close = [hdr("Connection", "close")];
+
+    // Sent a while after connecting: still answered as a one-shot request.
+    let mut c = d.conn();
+    std::thread::sleep(Duration::from_millis(100));
+    let r = c.preflight("ls", &close);
+    assert_eq!(r.json()["decision"], "allow");
+    assert!(c.is_closed());
+    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 1);
+
+    // Head and body in two writes: hyper reads the rest after the bytes already read.
+    let (head, rest) = split_preflight("rm -rf ./marker");
+    let mut c = d.conn();
+    c.send_raw(&head);
+    std::thread::sleep(Duration::from_millis(100));
+    c.send_raw(b"Connection: close\r\n");
+    c.send_raw(&rest);
+    let r = c.read_response().expect("answer");
+    assert_eq!(r.json()["decision"], "deny");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.is_closed());
+
+    // A bad body: the general route answers the error and counts it once.
+    let mut c = d.conn();
+    let r = c.request("POST", "/v1/preflight/exec", &close, b"{not json");
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("invalid JSON"));
+    assert_eq!(metric(&d, "rampart_bad_requests_total"), 1);
+
+    // An enforced ask needs the approval queue: the general route.
+    let r = d.conn().preflight("touch ./marker", &close);
+    let v = r.json();
+    assert_eq!(v["decision"], "ask", "{v}");
+    assert_eq!(v["approval_status"], "pending", "{v}");
+
+    // Another route.
+    let r = d.conn().request("GET", "/healthz", &close, b"");
+    assert_eq!(r.status, 200);
+
+    // A second request pipelined behind the first: both answered, in order.
+    let body = br#"{"params":{"command":"ls"},"enforce":true}"#;
+    let one = format!(
+        "POST /v1/preflight/exec HTTP/1.1\r\nHost: r\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let two = format!(
+        "POST /v1/preflight/exec HTTP/1.1\r\nHost: r\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut c = d.conn();
+    c.send_raw(&[one.as_bytes(), body, two.as_bytes(), body].concat());
+    for _ in 0..2 {
+        assert_eq!(
+            c.read_response().expect("answer").json()["decision"],
+            "allow"
+        );
+    }
+    assert!(c.is_closed());
+
+    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 1);
+    assert_eq!(events(&d.audit).len(), 5);
+}
+
+#[test]
+fn one_shot_requests_over_tcp_take_the_general_route_and_need_the_token() {
+    let d = Daemon::start_with(Opts {
+        tcp: true,
+        ..Default::default()
+    });
+    let close = hdr("Connection", "close");
+    let body = br#"{"params":{"command":"ls"},"enforce":true}"#;
+    let r = d.tcp_conn().request(
+        "POST",
+        "/v1/preflight/exec",
+        std::slice::from_ref(&close),
+        body,
+    );
+    assert_eq!(r.status, 401);
+    let r = d
+        .tcp_conn()
+        .request("POST", "/v1/preflight/exec", &[close, d.auth()], body);
+    assert_eq!(r.json()["decision"], "allow");
+    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 0);
+}
+
+#[test]
+fn one_shot_verification_needs_the_admin_token_and_is_not_audited() {
+    let d = Daemon::start();
+    let close = hdr("Connection", "close");
+    let body = br#"{"params":{"command":"rm -rf ./marker"},"verification":true}"#;
+    let r = d.conn().request(
+        "POST",
+        "/v1/preflight/exec",
+        std::slice::from_ref(&close),
+        body,
+    );
+    assert_eq!(r.status, 403);
+    let r = d
+        .conn()
+        .request("POST", "/v1/preflight/exec", &[close, d.auth()], body);
+    assert_eq!(r.json()["decision"], "deny");
+    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 1);
+    assert!(events(&d.audit).is_empty());
+}
+
+#[test]
+fn one_shot_requests_under_fsync_always_take_the_general_route() {
+    let d = Daemon::start_with(Opts {
+        args: vec!["--fsync".into(), "always".into()],
+        ..Default::default()
+    });
+    let r = d
+        .conn()
+        .preflight("rm -rf ./marker", &[hdr("Connection", "close")]);
+    assert_eq!(r.json()["decision"], "deny");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 0);
+    assert_eq!(events(&d.audit).len(), 1);
+}

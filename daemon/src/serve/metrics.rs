@@ -31,6 +31,8 @@ pub struct Metrics {
     pub connections_open: AtomicU64,
     /// Idle connections closed to admit a new one at `--max-connections`.
     pub connections_evicted: AtomicU64,
+    /// Preflight requests answered on the accepting task (see `serve::oneshot`).
+    pub oneshot_answers: AtomicU64,
     /// Export sinks' sent/failed/dropped counters (shared with their threads).
     pub export: Arc<super::export::ExportMetrics>,
 }
@@ -94,7 +96,7 @@ impl Metrics {
             "rampart_decision_duration_seconds_count {}",
             self.latency_count.load(Relaxed)
         );
-        let counters: [(&str, &str, u64); 7] = [
+        let counters: [(&str, &str, u64); 8] = [
             (
                 "rampart_audit_write_errors_total",
                 "Audit records that could not be written.",
@@ -124,6 +126,11 @@ impl Metrics {
                 "rampart_connections_evicted_total",
                 "Idle connections closed to admit a new one at --max-connections.",
                 self.connections_evicted.load(Relaxed),
+            ),
+            (
+                "rampart_oneshot_answers_total",
+                "One-shot Unix socket preflight requests answered as they were accepted.",
+                self.oneshot_answers.load(Relaxed),
             ),
             (
                 "rampart_approvals_pending",

@@ -22,6 +22,7 @@ pub mod hints;
 pub mod interim;
 pub mod listeners;
 pub mod metrics;
+pub mod oneshot;
 pub mod preflight;
 pub mod reload;
 pub mod routes;
@@ -84,6 +85,8 @@ impl AppState {
 #[derive(Clone)]
 struct ConnSettings {
     request_timeout: Duration,
+    /// A connection that sends no complete request head for this long is closed.
+    header_timeout: Duration,
 }
 
 /// Environment variable choosing the runtime: unset, empty or `0` serves every
@@ -211,6 +214,7 @@ async fn serve(
     let sem = Arc::new(Semaphore::new(args.max_connections.max(1)));
     let settings = ConnSettings {
         request_timeout: state.ask_timeout + Duration::from_secs(15),
+        header_timeout: Duration::from_secs(30),
     };
     let spinner = spin::Spinner::new(Duration::from_micros(args.spin_us));
     if let Some(s) = &spinner {
@@ -335,10 +339,24 @@ async fn accept_unix(l: tokio::net::UnixListener, mut ctx: AcceptCtx) {
                     uid: cred.map(|c| c.uid()),
                     gid: cred.map(|c| c.gid()),
                 };
+                // The request is often there already: answer it now if we can.
+                let start = match oneshot::try_answer(&s, &info, &ctx.state) {
+                    oneshot::Accepted::Answered => {
+                        touch(&ctx.spinner);
+                        continue;
+                    }
+                    oneshot::Accepted::Unsent(rest) => {
+                        touch(&ctx.spinner);
+                        tokio::spawn(finish_answer(s, rest));
+                        continue;
+                    }
+                    oneshot::Accepted::Waiting => Start::AwaitOneShot,
+                    oneshot::Accepted::Pass(prefix) => Start::Serve(prefix),
+                };
                 let Some(permit) = ctx.permit().await else {
                     break;
                 };
-                spawn_connection(conn::SharedStream::Unix(s), info, &ctx, permit);
+                spawn_connection(conn::SharedStream::Unix(s), info, &ctx, permit, start);
             }
             Err(e) => accept_error(e).await,
         }
@@ -360,11 +378,23 @@ async fn accept_tcp(l: tokio::net::TcpListener, mut ctx: AcceptCtx) {
                 let Some(permit) = ctx.permit().await else {
                     break;
                 };
-                spawn_connection(conn::SharedStream::Tcp(s), info, &ctx, permit);
+                spawn_connection(
+                    conn::SharedStream::Tcp(s),
+                    info,
+                    &ctx,
+                    permit,
+                    Start::Serve(Vec::new()),
+                );
             }
             Err(e) => accept_error(e).await,
         }
     }
+}
+
+/// Write the part of a one-shot answer the socket did not take at once, then close.
+async fn finish_answer(mut s: tokio::net::UnixStream, rest: Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.write_all(&rest)).await;
 }
 
 async fn accept_error(e: std::io::Error) {
@@ -373,25 +403,113 @@ async fn accept_error(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
+/// How a connection handed to [`spawn_connection`] begins.
+enum Start {
+    /// Nothing has been read yet: wait for the first bytes and try to answer them
+    /// as a one-shot request (see [`oneshot`]) before serving it with hyper.
+    AwaitOneShot,
+    /// Serve it with hyper; these bytes were already read from it.
+    Serve(Vec<u8>),
+}
+
+/// Serve a connection: a one-shot request is answered directly, everything else
+/// by hyper.
 fn spawn_connection(
     stream: conn::SharedStream,
     info: ConnInfo,
     ctx: &AcceptCtx,
     permit: OwnedSemaphorePermit,
+    start: Start,
+) {
+    let reg = ctx.tracker.register();
+    let app = ctx.app.clone();
+    let settings = ctx.settings.clone();
+    let spinner = ctx.spinner.clone();
+    let state = ctx.state.clone();
+    state.metrics.connections_open.fetch_add(1, Relaxed);
+    tokio::spawn(async move {
+        let first = match start {
+            Start::Serve(prefix) => Some(oneshot::Accepted::Pass(prefix)),
+            Start::AwaitOneShot => {
+                await_one_shot(&stream, &info, &state, &reg.slot, &settings).await
+            }
+        };
+        match first {
+            Some(oneshot::Accepted::Pass(prefix)) => {
+                serve_http(stream, info, app, settings, spinner, &reg.slot, prefix).await;
+            }
+            Some(oneshot::Accepted::Waiting) => {
+                serve_http(stream, info, app, settings, spinner, &reg.slot, Vec::new()).await;
+            }
+            Some(oneshot::Accepted::Answered) => touch(&spinner),
+            Some(oneshot::Accepted::Unsent(rest)) => {
+                touch(&spinner);
+                if let conn::SharedStream::Unix(s) = stream {
+                    finish_answer(s, rest).await;
+                }
+            }
+            // Silent for the whole header timeout: close, as hyper would.
+            None => {}
+        }
+        drop(reg);
+        state.metrics.connections_open.fetch_sub(1, Relaxed);
+        drop(permit);
+    });
+}
+
+fn touch(spinner: &Option<Arc<spin::Spinner>>) {
+    if let Some(s) = spinner {
+        // The next request of a burst may come soon (see `spin`).
+        s.touch();
+    }
+}
+
+/// Wait until the peer sends something (or the connection is asked to close) and
+/// try to answer it as a one-shot request. `None` when nothing came within the
+/// header timeout.
+async fn await_one_shot(
+    stream: &conn::SharedStream,
+    info: &ConnInfo,
+    state: &AppState,
+    slot: &conn::Slot,
+    settings: &ConnSettings,
+) -> Option<oneshot::Accepted> {
+    let conn::SharedStream::Unix(s) = stream else {
+        return Some(oneshot::Accepted::Pass(Vec::new()));
+    };
+    tokio::select! {
+        biased;
+        // Evicted or shutting down while fresh: hyper's graceful shutdown closes it.
+        _ = slot.signalled() => return Some(oneshot::Accepted::Pass(Vec::new())),
+        r = tokio::time::timeout(settings.header_timeout, s.readable()) => match r {
+            Err(_) => return None,
+            Ok(Err(_)) => return Some(oneshot::Accepted::Pass(Vec::new())),
+            Ok(Ok(())) => {}
+        },
+    }
+    Some(oneshot::try_answer(s, info, state))
+}
+
+/// Serve a connection with hyper; `prefix` holds bytes already read from it.
+async fn serve_http(
+    stream: conn::SharedStream,
+    info: ConnInfo,
+    app: Router,
+    settings: ConnSettings,
+    spinner: Option<Arc<spin::Spinner>>,
+    slot: &Arc<conn::Slot>,
+    prefix: Vec<u8>,
 ) {
     let stream = Arc::new(stream);
-    let reg = ctx.tracker.register();
     let interim = interim::Interim::new(Arc::clone(&stream));
-    let io = conn::ConnIo::new(stream, Arc::clone(&reg.slot));
-    let app = ctx.app.clone();
-    let timeout = ctx.settings.request_timeout;
-    let slot = Arc::clone(&reg.slot);
-    let spinner = ctx.spinner.clone();
+    let io = conn::ConnIo::new(stream, Arc::clone(slot), prefix);
+    let timeout = settings.request_timeout;
+    let svc_slot = Arc::clone(slot);
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(info.clone());
         req.extensions_mut().insert(interim.clone());
         let mut app = app.clone();
-        let slot = Arc::clone(&slot);
+        let slot = Arc::clone(&svc_slot);
         let spinner = spinner.clone();
         slot.request_started();
         async move {
@@ -403,28 +521,18 @@ fn spawn_connection(
                 )),
             };
             slot.request_done();
-            if let Some(s) = &spinner {
-                // The next request of a burst may come soon (see `spin`).
-                s.touch();
-            }
+            touch(&spinner);
             r
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(settings.header_timeout)
         .max_buf_size(16 * 1024)
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(io), svc);
-    let state = ctx.state.clone();
-    state.metrics.connections_open.fetch_add(1, Relaxed);
-    tokio::spawn(async move {
-        drive(conn, &reg.slot).await;
-        drop(reg);
-        state.metrics.connections_open.fetch_sub(1, Relaxed);
-        drop(permit);
-    });
+    drive(conn, slot).await;
 }
 
 /// Run a connection until it ends or is asked to close: then hyper's graceful

@@ -149,15 +149,24 @@ fn scrub(s: &str) -> String {
 
 /// Write an audit event under the configured fsync policy.
 async fn audit(st: &Arc<AppState>, body: EventBody) -> Result<String, String> {
-    let r = if st.fsync == FsyncPolicy::Always {
-        let st2 = Arc::clone(st);
-        tokio::task::spawn_blocking(move || st2.audit.append(body))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-    } else {
-        st.audit.append(body).map_err(|e| e.to_string())
-    };
+    if st.fsync != FsyncPolicy::Always {
+        return audit_now(st, body);
+    }
+    let st2 = Arc::clone(st);
+    let r = tokio::task::spawn_blocking(move || st2.audit.append(body))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    audit_outcome(st, r)
+}
+
+/// Write an audit event on the calling thread.
+fn audit_now(st: &AppState, body: EventBody) -> Result<String, String> {
+    let r = st.audit.append(body).map_err(|e| e.to_string());
+    audit_outcome(st, r)
+}
+
+fn audit_outcome(st: &AppState, r: Result<(String, String), String>) -> Result<String, String> {
     match r {
         Ok((id, _)) => Ok(id),
         Err(e) => {
@@ -176,17 +185,17 @@ async fn audit(st: &Arc<AppState>, body: EventBody) -> Result<String, String> {
 /// (ours and the original's) treat any 5xx as a transport failure and fail open, which
 /// would turn `--audit-failure deny` into "allow, unrecorded".
 fn audit_failed(e: &str) -> Response {
-    (
-        StatusCode::OK,
-        Json(json!({
-            "allowed": false,
-            "decision": "deny",
-            "message": format!("audit write failed, refusing unrecorded execution: {e}"),
-            "policy": "rampart-audit",
-            "error": format!("audit write failed: {e}"),
-        })),
-    )
-        .into_response()
+    (StatusCode::OK, Json(audit_failed_body(e))).into_response()
+}
+
+fn audit_failed_body(e: &str) -> Value {
+    json!({
+        "allowed": false,
+        "decision": "deny",
+        "message": format!("audit write failed, refusing unrecorded execution: {e}"),
+        "policy": "rampart-audit",
+        "error": format!("audit write failed: {e}"),
+    })
 }
 
 fn event_body(
@@ -229,38 +238,48 @@ fn event_body(
     }
 }
 
-async fn preflight_route(
-    State(st): St,
-    Extension(conn): Extension<ConnInfo>,
-    interim: Option<Extension<Interim>>,
-    version: Version,
-    Path(tool): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let started = Instant::now();
-    if conn.is_tcp() {
-        if let Err(r) = require_admin(&st, &headers) {
-            return r;
+/// A preflight request evaluated by the engine, not yet audited.
+pub(super) struct Evaluated {
+    pf: preflight::Preflight,
+    d: engine::Decision,
+    resp: PreflightResponse,
+}
+
+/// Why a preflight request was refused before evaluation.
+pub(super) enum Refusal {
+    /// 400 with this message.
+    BadRequest(String),
+    /// `verification` without the admin token: 403.
+    VerificationForbidden,
+}
+
+impl Refusal {
+    fn respond(self, st: &AppState) -> Response {
+        match self {
+            Refusal::BadRequest(e) => bad_request(st, e),
+            Refusal::VerificationForbidden => {
+                st.metrics.auth_failures.fetch_add(1, Relaxed);
+                json_error(
+                    StatusCode::FORBIDDEN,
+                    "verification requires the admin token",
+                )
+            }
         }
     }
-    if let Err(e) = preflight::validate_tool(&tool) {
-        return bad_request(&st, e);
-    }
-    let bytes = match read_body(&st, &headers, body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let pf = match preflight::parse(&tool, &bytes) {
-        Ok(p) => p,
-        Err(e) => return bad_request(&st, e),
-    };
-    if pf.verification && st.token.check(&headers).is_err() {
-        st.metrics.auth_failures.fetch_add(1, Relaxed);
-        return json_error(
-            StatusCode::FORBIDDEN,
-            "verification requires the admin token",
-        );
+}
+
+/// Parse and decide a preflight body (no side effects: nothing is counted or
+/// audited yet, so a caller may drop the result and start again elsewhere).
+pub(super) fn evaluate(
+    st: &AppState,
+    tool: &str,
+    body: &[u8],
+    headers: &HeaderMap,
+) -> Result<Evaluated, Refusal> {
+    preflight::validate_tool(tool).map_err(Refusal::BadRequest)?;
+    let pf = preflight::parse(tool, body).map_err(Refusal::BadRequest)?;
+    if pf.verification && st.token.check(headers).is_err() {
+        return Err(Refusal::VerificationForbidden);
     }
 
     let engine = st.engine();
@@ -306,11 +325,100 @@ async fn preflight_route(
         resp.policy_decision = Some(orig);
         resp.policy_message = Some(msg);
     }
+    Ok(Evaluated { pf, d, resp })
+}
+
+impl Evaluated {
+    /// The decision needs the approval queue (an `ask` being enforced): only the
+    /// asynchronous route can hold the caller for a human.
+    pub(super) fn needs_approval(&self, st: &AppState) -> bool {
+        st.mode == Mode::Enforce
+            && self.pf.enforce
+            && self.d.action == engine::Action::Ask
+            && !self.pf.verification
+    }
+
+    /// Add the suggestions of a call that was not allowed.
+    fn suggest(&mut self, st: &AppState) {
+        if self.resp.allowed {
+            return;
+        }
+        let resp = &self.resp;
+        let pending = (resp.approval_status == Some(Status::Pending))
+            .then_some(resp.approval_id.as_deref())
+            .flatten();
+        let suggestions = super::hints::suggestions(
+            &self.d,
+            &super::hints::Subject {
+                tool: &self.pf.call.tool,
+                command: self.pf.call.params.get("command").and_then(Value::as_str),
+                pending_approval: pending,
+                layered_dir: st.reloader.layered_dir(),
+            },
+        );
+        self.resp.suggestions = suggestions;
+    }
+}
+
+/// Finish a decision that needs no human, on the calling thread: suggestions, the
+/// audit record (written before the answer exists), metrics. Returns the JSON
+/// answer (always status 200). The caller must not use it with `--fsync always`,
+/// whose append waits for the disk (the asynchronous route moves that off the
+/// runtime).
+pub(super) fn conclude_now(
+    st: &AppState,
+    conn: &ConnInfo,
+    mut ev: Evaluated,
+    started: Instant,
+) -> Vec<u8> {
+    ev.suggest(st);
+    if !ev.pf.verification {
+        let body = event_body(&ev.pf, conn, &ev.resp, &ev.d, st.mode, None);
+        match audit_now(st, body) {
+            Ok(id) => ev.resp.audit_id = Some(id),
+            Err(e) => {
+                if st.audit_failure == AuditFailure::Deny {
+                    return serde_json::to_vec(&audit_failed_body(&e)).unwrap_or_default();
+                }
+            }
+        }
+    }
+    st.metrics
+        .record_decision(&ev.resp.decision, started.elapsed().as_micros() as u64);
+    serde_json::to_vec(&ev.resp).unwrap_or_default()
+}
+
+async fn preflight_route(
+    State(st): St,
+    Extension(conn): Extension<ConnInfo>,
+    interim: Option<Extension<Interim>>,
+    version: Version,
+    Path(tool): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    if conn.is_tcp() {
+        if let Err(r) = require_admin(&st, &headers) {
+            return r;
+        }
+    }
+    if let Err(e) = preflight::validate_tool(&tool) {
+        return bad_request(&st, e);
+    }
+    let bytes = match read_body(&st, &headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut ev = match evaluate(&st, &tool, &bytes, &headers) {
+        Ok(ev) => ev,
+        Err(refusal) => return refusal.respond(&st),
+    };
 
     let mut waited = Duration::ZERO;
     let mut kind = None;
-    if st.mode == Mode::Enforce && pf.enforce && d.action == engine::Action::Ask && !pf.verification
-    {
+    if ev.needs_approval(&st) {
+        let Evaluated { pf, d, resp } = &mut ev;
         let subject = pf
             .command
             .clone()
@@ -345,7 +453,7 @@ async fn preflight_route(
                     resp.approval_status = Some(Status::Pending);
                     if pf.wait {
                         // Record the ask before holding the caller.
-                        let body = event_body(&pf, &conn, &resp, &d, st.mode, None);
+                        let body = event_body(pf, &conn, resp, d, st.mode, None);
                         if let Err(e) = audit(&st, body).await {
                             if st.audit_failure == AuditFailure::Deny {
                                 return audit_failed(&e);
@@ -402,21 +510,8 @@ async fn preflight_route(
         }
     }
 
-    if !resp.allowed {
-        let pending = (resp.approval_status == Some(Status::Pending))
-            .then_some(resp.approval_id.as_deref())
-            .flatten();
-        resp.suggestions = super::hints::suggestions(
-            &d,
-            &super::hints::Subject {
-                tool: &pf.call.tool,
-                command: pf.call.params.get("command").and_then(Value::as_str),
-                pending_approval: pending,
-                layered_dir: st.reloader.layered_dir(),
-            },
-        );
-    }
-
+    ev.suggest(&st);
+    let Evaluated { pf, d, mut resp } = ev;
     if !pf.verification {
         let body = event_body(&pf, &conn, &resp, &d, st.mode, kind);
         match audit(&st, body).await {

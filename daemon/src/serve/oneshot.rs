@@ -1,0 +1,291 @@
+//! One-shot preflight requests, answered on the task that accepted them.
+//!
+//! Most of what `librampart.so` asks comes from a process that was just forked
+//! and is about to `exec`: it connects, sends one `POST /v1/preflight/exec` with
+//! `Connection: close`, reads the answer and is gone. Served the general way,
+//! each such request pays for a hyper connection (buffers, timers, a task), the
+//! router and a second wake-up of the daemon to see the peer close, which cost
+//! more than the decision and its audit record together. By the time the daemon
+//! is woken to accept, the whole request is usually waiting in the socket, so
+//! [`try_answer`] reads it at once, and when it is a complete, plain one-shot
+//! preflight request it decides, audits and answers it right there, with the same
+//! code as the HTTP route ([`routes::evaluate`], [`routes::conclude_now`]).
+//!
+//! Anything else is passed on unchanged, with the bytes already read, to the
+//! general server: an incomplete request, a kept-alive connection, another route
+//! or method, chunked bodies, `Expect`, pipelined bytes, a call that needs the
+//! approval queue, a request the route would refuse (it answers the error), and
+//! every request under `--fsync always` (whose append waits for the disk, which
+//! the general route does off the runtime). Only Unix socket connections come
+//! here; loopback TCP clients always take the general route.
+
+use super::auth::ConnInfo;
+use super::routes::{self, MAX_BODY};
+use super::AppState;
+use crate::audit::writer::FsyncPolicy;
+use axum::http::{header, HeaderMap, HeaderValue};
+use std::io::{self, Write};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Instant, SystemTime};
+
+/// How much is read at accept time. The preload library's requests are a few
+/// hundred bytes; a larger one (a long command) goes to the general server,
+/// which reads the rest.
+const READ_AT_ONCE: usize = 8 * 1024;
+
+/// Headers parsed; requests with more go to the general server.
+const MAX_HEADERS: usize = 24;
+
+/// What became of a freshly accepted connection.
+#[derive(Debug, PartialEq)]
+pub enum Accepted {
+    /// Answered in full; drop the stream to close it.
+    Answered,
+    /// Answered, but the socket took only part of the answer: write the rest,
+    /// then close.
+    Unsent(Vec<u8>),
+    /// Not a one-shot preflight request: serve the connection the general way;
+    /// these bytes were already read from it.
+    Pass(Vec<u8>),
+    /// Nothing has arrived yet (nothing was read).
+    Waiting,
+}
+
+/// Read what the peer has sent so far and answer it if it is a complete one-shot
+/// preflight request (see the module documentation). Never waits.
+pub fn try_answer(stream: &tokio::net::UnixStream, conn: &ConnInfo, st: &AppState) -> Accepted {
+    if st.fsync == FsyncPolicy::Always {
+        return Accepted::Pass(Vec::new());
+    }
+    let started = Instant::now();
+    let mut buf = Vec::with_capacity(READ_AT_ONCE);
+    match stream.try_read_buf(&mut buf) {
+        Ok(n) if n > 0 => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Waiting,
+        // End of stream or an error: hyper sees the same.
+        _ => return Accepted::Pass(buf),
+    }
+    let Some(req) = OneShot::parse(&buf) else {
+        return Accepted::Pass(buf);
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(v) = req
+        .authorization
+        .and_then(|a| HeaderValue::from_bytes(a).ok())
+    {
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    let Ok(ev) = routes::evaluate(st, req.tool, req.body, &headers) else {
+        return Accepted::Pass(buf);
+    };
+    if ev.needs_approval(st) {
+        return Accepted::Pass(buf);
+    }
+    let body = routes::conclude_now(st, conn, ev, started);
+    st.metrics.oneshot_answers.fetch_add(1, Relaxed);
+    let answer = response(&body);
+    write_now(stream, answer)
+}
+
+/// A complete `POST /v1/preflight/{tool}` with `Connection: close` and a
+/// `Content-Length` body, nothing after it.
+#[derive(Debug, PartialEq)]
+struct OneShot<'a> {
+    tool: &'a str,
+    body: &'a [u8],
+    authorization: Option<&'a [u8]>,
+}
+
+impl<'a> OneShot<'a> {
+    fn parse(bytes: &'a [u8]) -> Option<OneShot<'a>> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        let head_len = match req.parse(bytes) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => return None,
+        };
+        if req.method != Some("POST") || req.version != Some(1) {
+            return None;
+        }
+        // Percent-encoding, queries and deeper paths: the router decides.
+        let tool = req.path?.strip_prefix("/v1/preflight/")?;
+        if tool.is_empty() || tool.bytes().any(|b| matches!(b, b'/' | b'?' | b'#' | b'%')) {
+            return None;
+        }
+        let mut length = None;
+        let mut close = false;
+        let mut authorization = None;
+        for h in req.headers.iter() {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                if length.is_some() {
+                    return None;
+                }
+                let v = std::str::from_utf8(h.value).ok()?.trim();
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                length = Some(v.parse::<usize>().ok()?);
+            } else if name.eq_ignore_ascii_case("connection") {
+                close |= h
+                    .value
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            } else if name.eq_ignore_ascii_case("authorization") {
+                if authorization.is_some() {
+                    return None;
+                }
+                authorization = Some(h.value);
+            } else if name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("expect")
+                || name.eq_ignore_ascii_case("upgrade")
+            {
+                return None;
+            }
+        }
+        let length = length.filter(|&n| n <= MAX_BODY)?;
+        if !close || bytes.len() != head_len.checked_add(length)? {
+            return None;
+        }
+        Some(OneShot {
+            tool,
+            body: bytes.get(head_len..)?,
+            authorization,
+        })
+    }
+}
+
+/// The whole HTTP response for a JSON body, as the general server would send it
+/// to a `Connection: close` request.
+fn response(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 160);
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\ndate: {}\r\n\r\n",
+        body.len(),
+        httpdate::fmt_http_date(SystemTime::now())
+    );
+    out.extend_from_slice(body);
+    out
+}
+
+/// Write as much of `answer` as the socket takes now.
+fn write_now(stream: &tokio::net::UnixStream, answer: Vec<u8>) -> Accepted {
+    let mut sent = 0;
+    while sent < answer.len() {
+        match stream.try_write(&answer[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Accepted::Unsent(answer[sent..].to_vec())
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // The peer is gone; the decision is audited, as on the general route.
+            Err(_) => break,
+        }
+    }
+    Accepted::Answered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(head: &str, body: &str) -> Vec<u8> {
+        format!("{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+    }
+
+    const POST: &str = "POST /v1/preflight/exec HTTP/1.1\r\nHost: localhost\r\nConnection: close";
+
+    #[test]
+    fn a_complete_one_shot_request_is_taken() {
+        let r = req(POST, r#"{"params":{"command":"ls"}}"#);
+        let p = OneShot::parse(&r).unwrap();
+        assert_eq!(p.tool, "exec");
+        assert_eq!(p.body, br#"{"params":{"command":"ls"}}"#);
+        assert_eq!(p.authorization, None);
+        let with_token = req(&format!("{POST}\r\nAuthorization: Bearer abc"), "{}");
+        assert_eq!(
+            OneShot::parse(&with_token).unwrap().authorization,
+            Some(&b"Bearer abc"[..])
+        );
+        let listed = req(
+            "POST /v1/preflight/read HTTP/1.1\r\nConnection: TE, Close",
+            "{}",
+        );
+        assert_eq!(OneShot::parse(&listed).unwrap().tool, "read");
+    }
+
+    #[test]
+    fn everything_else_is_passed_on() {
+        let body = "{}";
+        let cases = [
+            // kept alive (explicitly or by HTTP/1.1 default)
+            req(
+                "POST /v1/preflight/exec HTTP/1.1\r\nConnection: keep-alive",
+                body,
+            ),
+            req("POST /v1/preflight/exec HTTP/1.1\r\nHost: x", body),
+            // HTTP/1.0, other methods and routes
+            req(
+                "POST /v1/preflight/exec HTTP/1.0\r\nConnection: close",
+                body,
+            ),
+            req("GET /v1/preflight/exec HTTP/1.1\r\nConnection: close", body),
+            req("POST /v1/approvals/x HTTP/1.1\r\nConnection: close", body),
+            req("POST /v1/preflight/ HTTP/1.1\r\nConnection: close", body),
+            req(
+                "POST /v1/preflight/exec?x=1 HTTP/1.1\r\nConnection: close",
+                body,
+            ),
+            req(
+                "POST /v1/preflight/ex%65c HTTP/1.1\r\nConnection: close",
+                body,
+            ),
+            req("POST /v1/preflight/a/b HTTP/1.1\r\nConnection: close", body),
+            // framing the general server must judge
+            req(&format!("{POST}\r\nTransfer-Encoding: chunked"), body),
+            req(&format!("{POST}\r\nExpect: 100-continue"), body),
+            req(&format!("{POST}\r\nContent-Length: 2"), body),
+            req(
+                &format!("{POST}\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b"),
+                body,
+            ),
+            format!("{POST}\r\nContent-Length: +2\r\n\r\n{{}}").into_bytes(),
+            format!("{POST}\r\n\r\n{{}}").into_bytes(),
+            format!("{POST}\r\nContent-Length: 99999999\r\n\r\n{{}}").into_bytes(),
+            // incomplete head or body, or bytes after the body
+            b"POST /v1/preflight/exec HTTP/1.1\r\nConnection: cl".to_vec(),
+            format!("{POST}\r\nContent-Length: 10\r\n\r\n{{}}").into_bytes(),
+            [req(POST, body), b"GET /healthz HTTP/1.1\r\n\r\n".to_vec()].concat(),
+            b"not http at all\r\n\r\n".to_vec(),
+        ];
+        for c in cases {
+            assert_eq!(OneShot::parse(&c), None, "{}", String::from_utf8_lossy(&c));
+        }
+    }
+
+    #[test]
+    fn the_response_is_framed_for_a_closing_connection() {
+        let r = response(br#"{"allowed":true}"#);
+        let text = String::from_utf8(r).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body, r#"{"allowed":true}"#);
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let mut parsed = httparse::Response::new(&mut headers);
+        let full = format!("{head}\r\n\r\n");
+        assert!(parsed.parse(full.as_bytes()).unwrap().is_complete());
+        assert_eq!(parsed.code, Some(200));
+        let get = |n: &str| {
+            parsed
+                .headers
+                .iter()
+                .find(|h| h.name == n)
+                .map(|h| String::from_utf8_lossy(h.value).into_owned())
+        };
+        assert_eq!(get("content-length").as_deref(), Some("16"));
+        assert_eq!(get("connection").as_deref(), Some("close"));
+        assert_eq!(get("content-type").as_deref(), Some("application/json"));
+        assert!(httpdate::parse_http_date(&get("date").unwrap()).is_ok());
+    }
+}
