@@ -250,14 +250,20 @@ pub fn may_have_alias(text: &str, norm: &str) -> bool {
         || !body_variants(text).is_empty()
 }
 
-/// `c.contains("rm") || c.contains("find") || c.contains(['\'', '"', '\\'])`, in one
-/// pass over the bytes.
+/// Whether `c` contains `rm` or `find` (ASCII case ignored), a quote or a
+/// backslash, in one pass over the bytes.
 fn has_rm_find_or_quote(c: &str) -> bool {
+    // ASCII case is ignored, as the head is matched lower-cased ("RM" names rm on a
+    // case-insensitive file system).
     let b = c.as_bytes();
     b.iter().enumerate().any(|(i, &x)| match x {
         b'\'' | b'"' | b'\\' => true,
-        b'm' => i > 0 && b.get(i - 1) == Some(&b'r'),
-        b'd' => i > 2 && b.get(i - 3..i) == Some(b"fin"),
+        b'm' | b'M' => i > 0 && b.get(i - 1).is_some_and(|p| p.eq_ignore_ascii_case(&b'r')),
+        b'd' | b'D' => {
+            i > 2
+                && b.get(i - 3..i)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"fin"))
+        }
         _ => false,
     })
 }
@@ -694,6 +700,27 @@ pub fn foreign_reparses(c: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn upper_case_heads_keep_their_aliases() {
+        // Found by `cheap_rejections_never_drop_an_alias`: the byte gate once looked
+        // for lower-case `rm`/`find` only, while heads are matched lower-cased.
+        for c in [
+            "RM r -rf",
+            "Rm -rf /",
+            "rM -fr ~",
+            "FIND / -delete",
+            "FinD . -delete",
+        ] {
+            let got = canonical_aliases(c);
+            assert_eq!(
+                got,
+                canonical_aliases_ungated(c, Canonical::default()),
+                "{c}"
+            );
+            assert!(!got.aliases.is_empty(), "{c}");
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
 
@@ -724,9 +751,10 @@ mod tests {
                 peel_launchers_loop(words),
                 "{:?}", c
             );
+            let lower = c.to_ascii_lowercase();
             proptest::prop_assert_eq!(
                 has_rm_find_or_quote(&c),
-                c.contains("rm") || c.contains("find") || c.contains(['\'', '"', '\\']),
+                lower.contains("rm") || lower.contains("find") || c.contains(['\'', '"', '\\']),
                 "{:?}", c
             );
             let norm = normalize(cleaned);
@@ -897,8 +925,10 @@ mod tests {
 
     #[test]
     fn one_pass_canonical_gate_equals_the_substring_tests() {
-        let reference =
-            |c: &str| c.contains("rm") || c.contains("find") || c.contains(['\'', '"', '\\']);
+        let reference = |c: &str| {
+            let lower = c.to_ascii_lowercase();
+            lower.contains("rm") || lower.contains("find") || c.contains(['\'', '"', '\\'])
+        };
         for t in [
             "",
             "r",
