@@ -414,3 +414,22 @@ fn audit_tail_prints_the_last_events() {
         "{s}"
     );
 }
+
+#[test]
+fn the_anchor_is_written_in_the_background_while_the_daemon_runs() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    for i in 0..100 {
+        assert_eq!(c.preflight(&format!("echo {i}"), &[]).status, 200);
+    }
+    // Not on the request path (its fdatasync would hold up an answer), but soon.
+    let path = d.audit.join("audit-anchor.json");
+    let t0 = std::time::Instant::now();
+    while !path.exists() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let anchor: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(anchor["event_count"], 100);
+    assert_eq!(anchor["hash"], events(&d.audit)[99]["hash"]);
+    assert!(verify(&d.audit).0);
+}

@@ -7,9 +7,10 @@
 //! inline), `batch` (a background thread runs fdatasync at most every 10 ms when
 //! something was written, and on shutdown), `never`.
 //!
-//! Side files: `audit-anchor.json` (every [`ANCHOR_EVERY`] events: id, hash, count)
-//! and `.audit-chain-state.json` (the writer's checkpoint, refreshed by the background
-//! thread at most every 100 ms and on shutdown). `rampart audit verify` checks that
+//! Side files: `audit-anchor.json` (every [`ANCHOR_EVERY`] events: id, hash, count;
+//! written by the background thread within 10 ms, after the events it names were
+//! synced, and on shutdown) and `.audit-chain-state.json` (the writer's checkpoint,
+//! refreshed by the background thread at most every 100 ms and on shutdown). `rampart audit verify` checks that
 //! both still point at an event with the same hash and position, which also detects
 //! events deleted from the end of the log.
 
@@ -132,6 +133,10 @@ struct State {
     dirty: bool,
     /// Checkpoint last persisted.
     saved: Option<ChainState>,
+    /// An anchor not written yet: the background thread writes it (with its
+    /// fdatasync and rename, which must not hold up an answer) after syncing the
+    /// events it names.
+    anchor_due: Option<Anchor>,
     ids: ulid::Generator,
     closed: bool,
 }
@@ -176,6 +181,7 @@ impl AuditWriter {
             count: 0,
             dirty: false,
             saved: None,
+            anchor_due: None,
             ids: ulid::Generator::new(),
             closed: false,
         };
@@ -292,7 +298,7 @@ impl AuditWriter {
                 timestamp: rfc3339_nano(now),
                 file: name,
             };
-            write_atomic(&sh.cfg.dir, ANCHOR_FILE, &serde_json::to_vec(&anchor)?)?;
+            st.anchor_due = Some(anchor);
         }
         if let Some(tap) = self.tap.get() {
             // Still under the lock, so taps see events in chain order.
@@ -353,9 +359,10 @@ fn sync_loop(sh: Arc<Shared>) {
     }
 }
 
-/// Sync if dirty (per policy) and optionally persist the checkpoint.
+/// Sync if dirty (per policy), write a due anchor, and optionally persist the
+/// checkpoint.
 fn flush_shared(sh: &Shared, save_state: bool) -> Result<(), AuditError> {
-    let (file, snapshot, name) = {
+    let (file, snapshot, name, anchor) = {
         let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
         let file = if st.dirty && sh.cfg.fsync != FsyncPolicy::Never {
             st.dirty = false;
@@ -374,11 +381,22 @@ fn flush_shared(sh: &Shared, save_state: bool) -> Result<(), AuditError> {
                 .unwrap_or_default(),
         };
         let snap = (save_state && st.count > 0 && st.saved.as_ref() != Some(&snap)).then_some(snap);
-        (file, snap, st.name.as_ref().map(ChainName::file_name))
+        let anchor = st.anchor_due.take();
+        (
+            file,
+            snap,
+            st.name.as_ref().map(ChainName::file_name),
+            anchor,
+        )
     };
     if let Some(f) = file {
         let path = sh.cfg.dir.join(name.unwrap_or_default());
         f.sync_data().map_err(io_err("fdatasync", &path))?;
+    }
+    // Like the checkpoint, an anchor never runs ahead of synced data in batch mode:
+    // the sync above covered every event written before it was taken.
+    if let Some(anchor) = anchor {
+        write_atomic(&sh.cfg.dir, ANCHOR_FILE, &serde_json::to_vec(&anchor)?)?;
     }
     if let Some(snap) = snapshot {
         // The checkpoint must never run ahead of synced data in batch mode: the sync
