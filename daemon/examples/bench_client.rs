@@ -9,6 +9,9 @@
 //! between checks, for up to US microseconds, then block. Without it the client
 //! blocks in `read` at once.
 //!
+//! `fresh` opens a connection per request and sends `Connection: close`, as the
+//! preload library does from a forked child.
+//!
 //! Prints one line of JSON: scenario, transport, requests, client spin, median/p99
 //! round trip in microseconds and decisions per second.
 
@@ -70,7 +73,9 @@ impl Target {
         }
     }
 
-    fn request(&self, command: &str) -> Vec<u8> {
+    /// The preload library's request; `close`: one request per connection, as the
+    /// library sends from a forked child (`Connection: close`).
+    fn request(&self, command: &str, close: bool) -> Vec<u8> {
         let body = format!(
             r#"{{"agent":"bench","session":"bench-1","params":{{"command":"{command}","cwd":"/tmp","pid":1,"ppid":1}},"enforce":true}}"#
         );
@@ -80,6 +85,9 @@ impl Target {
         );
         if let Some(t) = &self.token {
             req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        if close {
+            req.push_str("Connection: close\r\n");
         }
         req.push_str("\r\n");
         req.push_str(&body);
@@ -143,7 +151,8 @@ fn main() {
             other => panic!("unknown flag {other}"),
         }
     }
-    let req = target.request(&command);
+    let req = target.request(&command, false);
+    let req_close = target.request(&command, true);
     let transport = if target.socket.is_some() {
         "unix"
     } else {
@@ -160,6 +169,7 @@ fn main() {
     let (mut lat, elapsed) = match scenario.as_str() {
         "keepalive" | "fresh" => {
             let fresh = scenario == "fresh";
+            let req = if fresh { &req_close } else { &req };
             let mut lat = Vec::with_capacity(requests);
             let mut buf = Vec::new();
             let mut s = target.connect();
@@ -169,7 +179,7 @@ fn main() {
                 if fresh {
                     s = target.connect();
                 }
-                round_trip(&mut *s, &req, &mut buf, spin);
+                round_trip(&mut *s, req, &mut buf, spin);
                 lat.push(r0.elapsed());
             }
             (lat, t0.elapsed())

@@ -967,8 +967,19 @@ fn comparable(mut v: Value) -> Value {
     v
 }
 
+/// The general route's answer: head and body in two writes, which the direct
+/// path passes on to hyper.
+fn general_preflight(d: &Daemon, cmd: &str) -> Resp {
+    let (head, rest) = split_preflight(cmd);
+    let mut c = d.conn();
+    c.send_raw(&head);
+    std::thread::sleep(Duration::from_millis(30));
+    c.send_raw(&rest);
+    c.read_response().expect("answer")
+}
+
 #[test]
-fn one_shot_requests_are_answered_at_accept_exactly_like_the_general_route() {
+fn plain_requests_are_answered_directly_exactly_like_the_general_route() {
     let d = Daemon::start();
     let cases = [
         ("ls -la", "allow"),
@@ -976,10 +987,10 @@ fn one_shot_requests_are_answered_at_accept_exactly_like_the_general_route() {
         ("cat ./marker", "watch"),
         ("whoami", "deny"),
     ];
+    let mut kept = d.conn();
     for (cmd, decision) in cases {
-        // A kept-alive connection: the general (hyper) route.
-        let kept = d.conn().preflight(cmd, &[]);
-        assert_eq!(kept.header("connection"), None, "{cmd}");
+        let general = general_preflight(&d, cmd);
+        assert_eq!(general.status, 200, "{cmd}");
         // What the preload library sends from a forked child: one request, closing.
         let mut c = d.conn();
         let once = c.preflight(cmd, &[hdr("Connection", "close")]);
@@ -991,37 +1002,68 @@ fn one_shot_requests_are_answered_at_accept_exactly_like_the_general_route() {
             c.is_closed(),
             "{cmd}: the daemon closes after a one-shot answer"
         );
-        let text = String::from_utf8(once.body.clone()).unwrap();
-        assert!(text.starts_with("{\"allowed\":"), "{text}");
-        assert_eq!(once.json()["decision"], decision, "{cmd}");
-        assert_eq!(comparable(once.json()), comparable(kept.json()), "{cmd}");
+        // And from the process that loaded it: a kept-alive connection.
+        let again = kept.preflight(cmd, &[]);
+        assert_eq!(again.header("connection"), None, "{cmd}");
+        for r in [&once, &again] {
+            let text = String::from_utf8(r.body.clone()).unwrap();
+            assert!(text.starts_with("{\"allowed\":"), "{text}");
+            assert_eq!(r.json()["decision"], decision, "{cmd}");
+            assert_eq!(comparable(r.json()), comparable(general.json()), "{cmd}");
+        }
     }
-    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 4);
-    assert_eq!(metric(&d, "rampart_decisions_total{action=\"deny\"}"), 4);
-    // Every decision is in the chain, the one-shot ones with their peer.
+    assert_eq!(metric(&d, "rampart_direct_answers_total"), 8);
+    assert_eq!(metric(&d, "rampart_decisions_total{action=\"deny\"}"), 6);
+    // Every decision is in the chain, the direct ones with their peer.
     let ev = events(&d.audit);
-    assert_eq!(ev.len(), 8, "{ev:?}");
-    for pair in ev.chunks(2) {
-        assert_eq!(pair[0]["request"], pair[1]["request"]);
-        assert_eq!(pair[0]["decision"]["action"], pair[1]["decision"]["action"]);
-        assert_eq!(pair[1]["peer"]["transport"], "unix");
-        assert_eq!(pair[1]["peer"]["pid"], std::process::id());
+    assert_eq!(ev.len(), 12, "{ev:?}");
+    for three in ev.chunks(3) {
+        for e in &three[1..] {
+            assert_eq!(e["request"], three[0]["request"]);
+            assert_eq!(e["decision"]["action"], three[0]["decision"]["action"]);
+            assert_eq!(e["peer"]["transport"], "unix");
+            assert_eq!(e["peer"]["pid"], std::process::id());
+        }
     }
     assert!(verify(&d.audit).0);
 }
 
 #[test]
-fn one_shot_requests_the_accept_path_cannot_finish_go_to_the_general_route() {
+fn a_kept_alive_connection_moves_to_the_general_server_at_the_first_other_request() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    for _ in 0..3 {
+        assert_eq!(c.preflight("ls", &[]).json()["decision"], "allow");
+    }
+    assert_eq!(metric(&d, "rampart_direct_answers_total"), 3);
+    // Another route on the same connection: hyper takes the connection over...
+    assert_eq!(c.request("GET", "/healthz", &[], b"").status, 200);
+    // ...and serves what follows on it.
+    for _ in 0..2 {
+        assert_eq!(
+            c.preflight("rm -rf ./marker", &[]).json()["decision"],
+            "deny"
+        );
+    }
+    let r = c.request("GET", "/healthz", &[hdr("Connection", "close")], b"");
+    assert_eq!(r.status, 200);
+    assert!(c.is_closed());
+    assert_eq!(metric(&d, "rampart_direct_answers_total"), 3);
+    assert_eq!(events(&d.audit).len(), 5);
+}
+
+#[test]
+fn requests_the_direct_path_cannot_finish_go_to_the_general_route() {
     let d = Daemon::start();
     let close = [hdr("Connection", "close")];
 
-    // Sent a while after connecting: still answered as a one-shot request.
+    // Sent a while after connecting: still answered directly.
     let mut c = d.conn();
     std::thread::sleep(Duration::from_millis(100));
     let r = c.preflight("ls", &close);
     assert_eq!(r.json()["decision"], "allow");
     assert!(c.is_closed());
-    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 1);
+    assert_eq!(metric(&d, "rampart_direct_answers_total"), 1);
 
     // Head and body in two writes: hyper reads the rest after the bytes already read.
     let (head, rest) = split_preflight("rm -rf ./marker");
@@ -1072,12 +1114,12 @@ fn one_shot_requests_the_accept_path_cannot_finish_go_to_the_general_route() {
     }
     assert!(c.is_closed());
 
-    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 1);
+    assert_eq!(metric(&d, "rampart_direct_answers_total"), 1);
     assert_eq!(events(&d.audit).len(), 5);
 }
 
 #[test]
-fn one_shot_requests_over_tcp_take_the_general_route_and_need_the_token() {
+fn requests_over_tcp_take_the_general_route_and_need_the_token() {
     let d = Daemon::start_with(Opts {
         tcp: true,
         ..Default::default()
@@ -1095,11 +1137,11 @@ fn one_shot_requests_over_tcp_take_the_general_route_and_need_the_token() {
         .tcp_conn()
         .request("POST", "/v1/preflight/exec", &[close, d.auth()], body);
     assert_eq!(r.json()["decision"], "allow");
-    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 0);
+    assert_eq!(metric(&d, "rampart_direct_answers_total"), 0);
 }
 
 #[test]
-fn one_shot_verification_needs_the_admin_token_and_is_not_audited() {
+fn direct_verification_needs_the_admin_token_and_is_not_audited() {
     let d = Daemon::start();
     let close = hdr("Connection", "close");
     let body = br#"{"params":{"command":"rm -rf ./marker"},"verification":true}"#;
@@ -1114,12 +1156,12 @@ fn one_shot_verification_needs_the_admin_token_and_is_not_audited() {
         .conn()
         .request("POST", "/v1/preflight/exec", &[close, d.auth()], body);
     assert_eq!(r.json()["decision"], "deny");
-    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 1);
+    assert_eq!(metric(&d, "rampart_direct_answers_total"), 1);
     assert!(events(&d.audit).is_empty());
 }
 
 #[test]
-fn one_shot_requests_under_fsync_always_take_the_general_route() {
+fn requests_under_fsync_always_take_the_general_route() {
     let d = Daemon::start_with(Opts {
         args: vec!["--fsync".into(), "always".into()],
         ..Default::default()
@@ -1129,6 +1171,6 @@ fn one_shot_requests_under_fsync_always_take_the_general_route() {
         .preflight("rm -rf ./marker", &[hdr("Connection", "close")]);
     assert_eq!(r.json()["decision"], "deny");
     assert_eq!(r.header("connection"), Some("close"));
-    assert_eq!(metric(&d, "rampart_oneshot_answers_total"), 0);
+    assert_eq!(metric(&d, "rampart_direct_answers_total"), 0);
     assert_eq!(events(&d.audit).len(), 1);
 }

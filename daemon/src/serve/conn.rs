@@ -161,7 +161,8 @@ impl Slot {
         }
     }
 
-    fn on_read(&self) {
+    /// Request bytes arrived.
+    pub fn on_read(&self) {
         if self.phase.load(Relaxed) != BUSY {
             // Receiving starts now: the stall clock of an incomplete request.
             self.since_ms.store(self.now_ms(), Relaxed);
@@ -175,7 +176,8 @@ impl Slot {
         self.phase() == Phase::Busy && self.in_service.load(Relaxed) == 0
     }
 
-    fn on_write(&self) {
+    /// Answer bytes were written.
+    pub fn on_write(&self) {
         if self.in_service.load(Relaxed) == 0 && self.phase.load(Relaxed) == BUSY {
             self.since_ms.store(self.now_ms(), Relaxed);
             self.phase.store(IDLE, Relaxed);
@@ -230,7 +232,7 @@ pub struct ConnIo {
     stream: Arc<SharedStream>,
     slot: Arc<Slot>,
     /// Bytes already read from the stream before hyper took it over (see
-    /// [`super::oneshot`]); hyper reads them first.
+    /// [`super::direct`]); hyper reads them first.
     prefix: Vec<u8>,
     /// How much of `prefix` hyper has read.
     prefix_read: usize,

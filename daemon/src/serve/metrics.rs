@@ -31,8 +31,9 @@ pub struct Metrics {
     pub connections_open: AtomicU64,
     /// Idle connections closed to admit a new one at `--max-connections`.
     pub connections_evicted: AtomicU64,
-    /// Preflight requests answered on the accepting task (see `serve::oneshot`).
-    pub oneshot_answers: AtomicU64,
+    /// Preflight requests answered without the general HTTP server (see
+    /// `serve::direct`).
+    pub direct_answers: AtomicU64,
     /// Export sinks' sent/failed/dropped counters (shared with their threads).
     pub export: Arc<super::export::ExportMetrics>,
 }
@@ -128,9 +129,9 @@ impl Metrics {
                 self.connections_evicted.load(Relaxed),
             ),
             (
-                "rampart_oneshot_answers_total",
-                "One-shot Unix socket preflight requests answered as they were accepted.",
-                self.oneshot_answers.load(Relaxed),
+                "rampart_direct_answers_total",
+                "Plain Unix socket preflight requests answered without the general HTTP server.",
+                self.direct_answers.load(Relaxed),
             ),
             (
                 "rampart_approvals_pending",

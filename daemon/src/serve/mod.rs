@@ -17,12 +17,12 @@ pub mod approvals;
 pub mod auth;
 pub mod config;
 pub mod conn;
+pub mod direct;
 pub mod export;
 pub mod hints;
 pub mod interim;
 pub mod listeners;
 pub mod metrics;
-pub mod oneshot;
 pub mod preflight;
 pub mod reload;
 pub mod routes;
@@ -339,22 +339,29 @@ async fn accept_unix(l: tokio::net::UnixListener, mut ctx: AcceptCtx) {
                     uid: cred.map(|c| c.uid()),
                     gid: cred.map(|c| c.gid()),
                 };
-                // The request is often there already: answer it now if we can.
-                let start = match oneshot::try_answer(&s, &info, &ctx.state) {
-                    oneshot::Accepted::Answered => {
-                        touch(&ctx.spinner);
-                        continue;
-                    }
-                    oneshot::Accepted::Unsent(rest) => {
-                        touch(&ctx.spinner);
-                        tokio::spawn(finish_answer(s, rest));
-                        continue;
-                    }
-                    oneshot::Accepted::Waiting => Start::AwaitOneShot,
-                    oneshot::Accepted::Pass(prefix) => Start::Serve(prefix),
-                };
                 let Some(permit) = ctx.permit().await else {
                     break;
+                };
+                // The request is often there already: answer it now if we can.
+                let start = match direct::try_answer(&s, &info, &ctx.state) {
+                    direct::Accepted::Answered { keep_alive: false } => {
+                        touch(&ctx.spinner);
+                        continue;
+                    }
+                    direct::Accepted::Unsent(rest) => {
+                        touch(&ctx.spinner);
+                        tokio::spawn(async move {
+                            finish_answer(s, rest).await;
+                            drop(permit);
+                        });
+                        continue;
+                    }
+                    direct::Accepted::Answered { keep_alive: true } => {
+                        touch(&ctx.spinner);
+                        Start::Answered
+                    }
+                    direct::Accepted::Waiting => Start::Direct,
+                    direct::Accepted::Pass(prefix) => Start::Serve(prefix),
                 };
                 spawn_connection(conn::SharedStream::Unix(s), info, &ctx, permit, start);
             }
@@ -405,15 +412,17 @@ async fn accept_error(e: std::io::Error) {
 
 /// How a connection handed to [`spawn_connection`] begins.
 enum Start {
-    /// Nothing has been read yet: wait for the first bytes and try to answer them
-    /// as a one-shot request (see [`oneshot`]) before serving it with hyper.
-    AwaitOneShot,
+    /// Nothing has been read yet: wait for a request and answer it directly if it
+    /// is a plain preflight request (see [`direct`]), else serve it with hyper.
+    Direct,
+    /// One kept-alive request was answered directly already: go on as `Direct`.
+    Answered,
     /// Serve it with hyper; these bytes were already read from it.
     Serve(Vec<u8>),
 }
 
-/// Serve a connection: a one-shot request is answered directly, everything else
-/// by hyper.
+/// Serve a connection: plain preflight requests on the Unix socket are answered
+/// directly for as long as that is all the client sends, everything else by hyper.
 fn spawn_connection(
     stream: conn::SharedStream,
     info: ConnInfo,
@@ -428,28 +437,53 @@ fn spawn_connection(
     let state = ctx.state.clone();
     state.metrics.connections_open.fetch_add(1, Relaxed);
     tokio::spawn(async move {
-        let first = match start {
-            Start::Serve(prefix) => Some(oneshot::Accepted::Pass(prefix)),
-            Start::AwaitOneShot => {
-                await_one_shot(&stream, &info, &state, &reg.slot, &settings).await
+        let slot = &reg.slot;
+        let mut answered = match start {
+            Start::Serve(prefix) => {
+                serve_http(stream, info, app, settings, spinner, slot, prefix).await;
+                drop(reg);
+                state.metrics.connections_open.fetch_sub(1, Relaxed);
+                drop(permit);
+                return;
             }
+            Start::Answered => {
+                slot.on_read();
+                slot.on_write();
+                1u64
+            }
+            Start::Direct => 0,
         };
-        match first {
-            Some(oneshot::Accepted::Pass(prefix)) => {
-                serve_http(stream, info, app, settings, spinner, &reg.slot, prefix).await;
-            }
-            Some(oneshot::Accepted::Waiting) => {
-                serve_http(stream, info, app, settings, spinner, &reg.slot, Vec::new()).await;
-            }
-            Some(oneshot::Accepted::Answered) => touch(&spinner),
-            Some(oneshot::Accepted::Unsent(rest)) => {
-                touch(&spinner);
-                if let conn::SharedStream::Unix(s) = stream {
-                    finish_answer(s, rest).await;
+        loop {
+            // A silent new connection gets hyper's header timeout; between
+            // requests a kept-alive one waits until the client, an eviction or
+            // the shutdown ends it, as under hyper.
+            let limit = (answered == 0).then_some(settings.header_timeout);
+            match await_request(&stream, &info, &state, slot, limit).await {
+                Some(direct::Accepted::Answered { keep_alive }) => {
+                    touch(&spinner);
+                    slot.on_read();
+                    slot.on_write();
+                    if !keep_alive {
+                        break;
+                    }
+                    answered += 1;
                 }
+                Some(direct::Accepted::Unsent(rest)) => {
+                    touch(&spinner);
+                    if let conn::SharedStream::Unix(s) = stream {
+                        finish_answer(s, rest).await;
+                    }
+                    break;
+                }
+                // A spurious wake-up: wait again.
+                Some(direct::Accepted::Waiting) => {}
+                Some(direct::Accepted::Pass(prefix)) => {
+                    serve_http(stream, info, app, settings, spinner, slot, prefix).await;
+                    break;
+                }
+                // Silent past the timeout, evicted or shutting down: close.
+                None => break,
             }
-            // Silent for the whole header timeout: close, as hyper would.
-            None => {}
         }
         drop(reg);
         state.metrics.connections_open.fetch_sub(1, Relaxed);
@@ -464,30 +498,35 @@ fn touch(spinner: &Option<Arc<spin::Spinner>>) {
     }
 }
 
-/// Wait until the peer sends something (or the connection is asked to close) and
-/// try to answer it as a one-shot request. `None` when nothing came within the
-/// header timeout.
-async fn await_one_shot(
+/// Wait until the peer sends something and try to answer it directly. `None`
+/// when nothing came within `limit`, or the connection was asked to close while
+/// waiting (no request is in progress then, so it just closes).
+async fn await_request(
     stream: &conn::SharedStream,
     info: &ConnInfo,
     state: &AppState,
     slot: &conn::Slot,
-    settings: &ConnSettings,
-) -> Option<oneshot::Accepted> {
+    limit: Option<Duration>,
+) -> Option<direct::Accepted> {
     let conn::SharedStream::Unix(s) = stream else {
-        return Some(oneshot::Accepted::Pass(Vec::new()));
+        return Some(direct::Accepted::Pass(Vec::new()));
+    };
+    let readable = async {
+        match limit {
+            Some(d) => tokio::time::timeout(d, s.readable()).await.ok(),
+            None => Some(s.readable().await),
+        }
     };
     tokio::select! {
         biased;
-        // Evicted or shutting down while fresh: hyper's graceful shutdown closes it.
-        _ = slot.signalled() => return Some(oneshot::Accepted::Pass(Vec::new())),
-        r = tokio::time::timeout(settings.header_timeout, s.readable()) => match r {
-            Err(_) => return None,
-            Ok(Err(_)) => return Some(oneshot::Accepted::Pass(Vec::new())),
-            Ok(Ok(())) => {}
+        _ = slot.signalled() => return None,
+        r = readable => match r {
+            None => return None,
+            Some(Err(_)) => return Some(direct::Accepted::Pass(Vec::new())),
+            Some(Ok(())) => {}
         },
     }
-    Some(oneshot::try_answer(s, info, state))
+    Some(direct::try_answer(s, info, state))
 }
 
 /// Serve a connection with hyper; `prefix` holds bytes already read from it.

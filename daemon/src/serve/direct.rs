@@ -1,23 +1,31 @@
-//! One-shot preflight requests, answered on the task that accepted them.
+//! Plain preflight requests on the Unix socket, answered without the general
+//! HTTP server.
 //!
-//! Most of what `librampart.so` asks comes from a process that was just forked
-//! and is about to `exec`: it connects, sends one `POST /v1/preflight/exec` with
-//! `Connection: close`, reads the answer and is gone. Served the general way,
-//! each such request pays for a hyper connection (buffers, timers, a task), the
-//! router and a second wake-up of the daemon to see the peer close, which cost
-//! more than the decision and its audit record together. By the time the daemon
-//! is woken to accept, the whole request is usually waiting in the socket, so
-//! [`try_answer`] reads it at once, and when it is a complete, plain one-shot
-//! preflight request it decides, audits and answers it right there, with the same
-//! code as the HTTP route ([`routes::evaluate`], [`routes::conclude_now`]).
+//! What `librampart.so` sends is always the same shape: `POST
+//! /v1/preflight/exec` with a `Content-Length` body, written in one piece. Most
+//! of it comes from a process that was just forked and is about to `exec`: it
+//! connects, sends one request with `Connection: close`, reads the answer and is
+//! gone; the rest comes from the process that loaded the library, on its one
+//! kept-alive connection. Served the general way, each request paid for hyper
+//! (a connection's buffers and timers, a task, the router) and, for a one-shot
+//! connection, a second wake-up of the daemon to see the peer close; together
+//! that cost more than the decision and its audit record, and on a small VM
+//! every extra piece of code a request touches is a cache miss. By the time the
+//! daemon is woken the whole request is usually waiting in the socket (the hook
+//! composes it before it connects), so [`try_answer`] reads it at once and, when
+//! it is a complete, plain preflight request, decides, audits and answers it
+//! right there, with the same code as the HTTP route ([`routes::evaluate`],
+//! [`routes::conclude_now`]); a one-shot connection is then closed, a kept-alive
+//! one waits for its next request the same way.
 //!
 //! Anything else is passed on unchanged, with the bytes already read, to the
-//! general server: an incomplete request, a kept-alive connection, another route
-//! or method, chunked bodies, `Expect`, pipelined bytes, a call that needs the
-//! approval queue, a request the route would refuse (it answers the error), and
-//! every request under `--fsync always` (whose append waits for the disk, which
-//! the general route does off the runtime). Only Unix socket connections come
-//! here; loopback TCP clients always take the general route.
+//! general server, which keeps the connection from then on: an incomplete
+//! request, another route or method, HTTP/1.0, chunked bodies, `Expect`,
+//! pipelined bytes, a call that needs the approval queue, a request the route
+//! would refuse (it answers the error), and every request under `--fsync always`
+//! (whose append waits for the disk, which the general route does off the
+//! runtime). Only Unix socket connections come here; loopback TCP clients always
+//! take the general route.
 
 use super::auth::ConnInfo;
 use super::routes::{self, MAX_BODY};
@@ -36,22 +44,26 @@ const READ_AT_ONCE: usize = 8 * 1024;
 /// Headers parsed; requests with more go to the general server.
 const MAX_HEADERS: usize = 24;
 
-/// What became of a freshly accepted connection.
+/// What became of what a connection sent.
 #[derive(Debug, PartialEq)]
 pub enum Accepted {
-    /// Answered in full; drop the stream to close it.
-    Answered,
+    /// Answered in full. `keep_alive`: the client keeps the connection for more
+    /// requests; otherwise drop the stream to close it.
+    Answered {
+        /// The connection stays open.
+        keep_alive: bool,
+    },
     /// Answered, but the socket took only part of the answer: write the rest,
     /// then close.
     Unsent(Vec<u8>),
-    /// Not a one-shot preflight request: serve the connection the general way;
+    /// Not a plain preflight request: serve the connection the general way;
     /// these bytes were already read from it.
     Pass(Vec<u8>),
     /// Nothing has arrived yet (nothing was read).
     Waiting,
 }
 
-/// Read what the peer has sent so far and answer it if it is a complete one-shot
+/// Read what the peer has sent so far and answer it if it is a complete, plain
 /// preflight request (see the module documentation). Never waits.
 pub fn try_answer(stream: &tokio::net::UnixStream, conn: &ConnInfo, st: &AppState) -> Accepted {
     if st.fsync == FsyncPolicy::Always {
@@ -65,7 +77,7 @@ pub fn try_answer(stream: &tokio::net::UnixStream, conn: &ConnInfo, st: &AppStat
         // End of stream or an error: hyper sees the same.
         _ => return Accepted::Pass(buf),
     }
-    let Some(req) = OneShot::parse(&buf) else {
+    let Some(req) = Plain::parse(&buf) else {
         return Accepted::Pass(buf);
     };
     let mut headers = HeaderMap::new();
@@ -82,22 +94,24 @@ pub fn try_answer(stream: &tokio::net::UnixStream, conn: &ConnInfo, st: &AppStat
         return Accepted::Pass(buf);
     }
     let body = routes::conclude_now(st, conn, ev, started);
-    st.metrics.oneshot_answers.fetch_add(1, Relaxed);
-    let answer = response(&body);
-    write_now(stream, answer)
+    st.metrics.direct_answers.fetch_add(1, Relaxed);
+    let answer = response(&body, req.close);
+    write_now(stream, answer, !req.close)
 }
 
-/// A complete `POST /v1/preflight/{tool}` with `Connection: close` and a
-/// `Content-Length` body, nothing after it.
+/// A complete HTTP/1.1 `POST /v1/preflight/{tool}` with a `Content-Length`
+/// body, nothing after it.
 #[derive(Debug, PartialEq)]
-struct OneShot<'a> {
+struct Plain<'a> {
     tool: &'a str,
     body: &'a [u8],
     authorization: Option<&'a [u8]>,
+    /// `Connection: close`: the client sends nothing more.
+    close: bool,
 }
 
-impl<'a> OneShot<'a> {
-    fn parse(bytes: &'a [u8]) -> Option<OneShot<'a>> {
+impl<'a> Plain<'a> {
+    fn parse(bytes: &'a [u8]) -> Option<Plain<'a>> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         let head_len = match req.parse(bytes) {
@@ -144,26 +158,27 @@ impl<'a> OneShot<'a> {
             }
         }
         let length = length.filter(|&n| n <= MAX_BODY)?;
-        if !close || bytes.len() != head_len.checked_add(length)? {
+        if bytes.len() != head_len.checked_add(length)? {
             return None;
         }
-        Some(OneShot {
+        Some(Plain {
             tool,
             body: bytes.get(head_len..)?,
             authorization,
+            close,
         })
     }
 }
 
-/// The whole HTTP response for a JSON body, as the general server would send it
-/// to a `Connection: close` request.
-fn response(body: &[u8]) -> Vec<u8> {
+/// The whole HTTP response for a JSON body, as the general server would send it.
+fn response(body: &[u8], close: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 160);
     // Writing into a Vec cannot fail.
     let _ = write!(
         out,
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\ndate: {}\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}date: {}\r\n\r\n",
         body.len(),
+        if close { "connection: close\r\n" } else { "" },
         httpdate::fmt_http_date(SystemTime::now())
     );
     out.extend_from_slice(body);
@@ -171,7 +186,7 @@ fn response(body: &[u8]) -> Vec<u8> {
 }
 
 /// Write as much of `answer` as the socket takes now.
-fn write_now(stream: &tokio::net::UnixStream, answer: Vec<u8>) -> Accepted {
+fn write_now(stream: &tokio::net::UnixStream, answer: Vec<u8>, keep_alive: bool) -> Accepted {
     let mut sent = 0;
     while sent < answer.len() {
         match stream.try_write(&answer[sent..]) {
@@ -181,10 +196,10 @@ fn write_now(stream: &tokio::net::UnixStream, answer: Vec<u8>) -> Accepted {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // The peer is gone; the decision is audited, as on the general route.
-            Err(_) => break,
+            Err(_) => return Accepted::Answered { keep_alive: false },
         }
     }
-    Accepted::Answered
+    Accepted::Answered { keep_alive }
 }
 
 #[cfg(test)]
@@ -198,34 +213,38 @@ mod tests {
     const POST: &str = "POST /v1/preflight/exec HTTP/1.1\r\nHost: localhost\r\nConnection: close";
 
     #[test]
-    fn a_complete_one_shot_request_is_taken() {
+    fn a_complete_plain_request_is_taken() {
         let r = req(POST, r#"{"params":{"command":"ls"}}"#);
-        let p = OneShot::parse(&r).unwrap();
+        let p = Plain::parse(&r).unwrap();
         assert_eq!(p.tool, "exec");
         assert_eq!(p.body, br#"{"params":{"command":"ls"}}"#);
         assert_eq!(p.authorization, None);
+        assert!(p.close);
         let with_token = req(&format!("{POST}\r\nAuthorization: Bearer abc"), "{}");
         assert_eq!(
-            OneShot::parse(&with_token).unwrap().authorization,
+            Plain::parse(&with_token).unwrap().authorization,
             Some(&b"Bearer abc"[..])
         );
         let listed = req(
             "POST /v1/preflight/read HTTP/1.1\r\nConnection: TE, Close",
             "{}",
         );
-        assert_eq!(OneShot::parse(&listed).unwrap().tool, "read");
+        assert_eq!(Plain::parse(&listed).unwrap().tool, "read");
+        assert!(Plain::parse(&listed).unwrap().close);
+        // Kept alive, explicitly or by HTTP/1.1's default.
+        for head in [
+            "POST /v1/preflight/exec HTTP/1.1\r\nConnection: keep-alive",
+            "POST /v1/preflight/exec HTTP/1.1\r\nHost: x",
+        ] {
+            let r = req(head, "{}");
+            assert!(!Plain::parse(&r).unwrap().close, "{head}");
+        }
     }
 
     #[test]
     fn everything_else_is_passed_on() {
         let body = "{}";
         let cases = [
-            // kept alive (explicitly or by HTTP/1.1 default)
-            req(
-                "POST /v1/preflight/exec HTTP/1.1\r\nConnection: keep-alive",
-                body,
-            ),
-            req("POST /v1/preflight/exec HTTP/1.1\r\nHost: x", body),
             // HTTP/1.0, other methods and routes
             req(
                 "POST /v1/preflight/exec HTTP/1.0\r\nConnection: close",
@@ -261,13 +280,15 @@ mod tests {
             b"not http at all\r\n\r\n".to_vec(),
         ];
         for c in cases {
-            assert_eq!(OneShot::parse(&c), None, "{}", String::from_utf8_lossy(&c));
+            assert_eq!(Plain::parse(&c), None, "{}", String::from_utf8_lossy(&c));
         }
     }
 
     #[test]
-    fn the_response_is_framed_for_a_closing_connection() {
-        let r = response(br#"{"allowed":true}"#);
+    fn the_response_is_framed_as_the_general_server_frames_it() {
+        let kept = String::from_utf8(response(b"{}", false)).unwrap();
+        assert!(!kept.to_ascii_lowercase().contains("connection:"), "{kept}");
+        let r = response(br#"{"allowed":true}"#, true);
         let text = String::from_utf8(r).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert_eq!(body, r#"{"allowed":true}"#);
