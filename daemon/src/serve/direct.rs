@@ -10,9 +10,9 @@
 //! (a connection's buffers and timers, a task, the router) and, for a one-shot
 //! connection, a second wake-up of the daemon to see the peer close; together
 //! that cost more than the decision and its audit record, and on a small VM
-//! every extra piece of code a request touches is a cache miss. By the time the
-//! daemon is woken the whole request is usually waiting in the socket (the hook
-//! composes it before it connects), so [`try_answer`] reads it at once and, when
+//! every extra piece of code a request touches is a cache miss. [`try_answer`]
+//! reads what the client sent as soon as it arrives (at accept, when it is
+//! already there, or when the connection becomes readable) and, when
 //! it is a complete, plain preflight request, decides, audits and answers it
 //! right there, with the same code as the HTTP route ([`routes::evaluate`],
 //! [`routes::conclude_now`]); a one-shot connection is then closed, a kept-alive

@@ -31,12 +31,6 @@ use crate::net::{now_ms, Lease, Mapped, NetError, Socket, SocketSink};
 
 const STACK_REPLY: usize = 8 * 1024;
 
-/// A request up to this size is composed before a fresh connection is opened,
-/// so it follows `connect` at once (the preload library's requests are a few
-/// hundred bytes): the daemon, woken by the connection, then finds the whole
-/// request waiting and answers it in one go instead of going back to sleep.
-const EARLY_REQUEST: usize = 2048;
-
 /// Asks the daemon about `cmd`. `may_cache`: this process owns the
 /// kept-alive connection slot.
 pub fn ask<'a, I>(
@@ -84,7 +78,7 @@ where
     let mut lease = if may_cache { Lease::acquire() } else { None };
     if let Some(l) = lease.as_mut() {
         if let Some(sock) = l.take() {
-            match request.round_trip(&sock, true, deadline, answer, None) {
+            match request.round_trip(&sock, true, deadline, answer) {
                 Ok((outcome, reusable)) => {
                     finish(lease, sock, reusable);
                     return outcome;
@@ -98,11 +92,6 @@ where
             }
         }
     }
-    let keep = lease.is_some();
-    let mut early_store = [0u8; EARLY_REQUEST];
-    let mut early = Buf::new(&mut early_store);
-    request.compose(&mut early, keep);
-    let prepared = (!early.overflowed()).then(|| early.as_bytes());
     let sock = match Socket::connect(&cfg.transport, deadline) {
         Ok(s) => s,
         Err(e) => {
@@ -110,7 +99,8 @@ where
             return Outcome::Transport(e.reason());
         }
     };
-    match request.round_trip(&sock, keep, deadline, answer, prepared) {
+    let keep = lease.is_some();
+    match request.round_trip(&sock, keep, deadline, answer) {
         Ok((outcome, reusable)) => {
             finish(lease, sock, reusable && keep);
             outcome
@@ -165,32 +155,18 @@ impl<'a, I> Request<'_, 'a, I>
 where
     I: Iterator<Item = &'a [u8]> + Clone,
 {
-    /// Writes the whole request (head and body) to `out`.
-    fn compose<S: Sink>(&self, out: &mut S, keep_alive: bool) {
-        let token = self.cfg.token.as_ref().map(|t| t.as_bytes());
-        http::write_head(out, &self.target, token, self.body_len, keep_alive);
-        http::write_body(out, &self.who, self.cmd, self.facts);
-    }
-
-    /// Sends the request (`prepared`: already composed by [`Self::compose`] with
-    /// the same `keep_alive`) and reads the reply.
     fn round_trip(
         &self,
         sock: &Socket,
         keep_alive: bool,
         deadline: u64,
         answer: &mut Answer<'_, '_>,
-        prepared: Option<&[u8]>,
     ) -> Result<(Outcome, bool), Failure> {
-        let sent = match prepared {
-            Some(bytes) => sock.send_all(bytes, deadline),
-            None => {
-                let mut sink = SocketSink::new(sock, deadline);
-                self.compose(&mut sink, keep_alive);
-                sink.flush()
-            }
-        };
-        if let Err(e) = sent {
+        let token = self.cfg.token.as_ref().map(|t| t.as_bytes());
+        let mut sink = SocketSink::new(sock, deadline);
+        http::write_head(&mut sink, &self.target, token, self.body_len, keep_alive);
+        http::write_body(&mut sink, &self.who, self.cmd, self.facts);
+        if let Err(e) = sink.flush() {
             return Err(if keep_alive && matches!(e, NetError::Closed) {
                 Failure::Stale
             } else {
