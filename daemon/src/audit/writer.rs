@@ -135,7 +135,7 @@ struct State {
     saved: Option<ChainState>,
     /// An anchor not written yet: the background thread writes it (with its
     /// fdatasync and rename, which must not hold up an answer) after syncing the
-    /// events it names.
+    /// events it names. A later anchor due before that replaces it.
     anchor_due: Option<Anchor>,
     ids: ulid::Generator,
     closed: bool,

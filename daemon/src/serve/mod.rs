@@ -398,7 +398,7 @@ async fn accept_tcp(l: tokio::net::TcpListener, mut ctx: AcceptCtx) {
     }
 }
 
-/// Write the part of a one-shot answer the socket did not take at once, then close.
+/// Write the part of a direct answer the socket did not take at once, then close.
 async fn finish_answer(mut s: tokio::net::UnixStream, rest: Vec<u8>) {
     use tokio::io::AsyncWriteExt;
     let _ = tokio::time::timeout(Duration::from_secs(10), s.write_all(&rest)).await;
@@ -438,57 +438,86 @@ fn spawn_connection(
     state.metrics.connections_open.fetch_add(1, Relaxed);
     tokio::spawn(async move {
         let slot = &reg.slot;
-        let mut answered = match start {
+        match start {
             Start::Serve(prefix) => {
                 serve_http(stream, info, app, settings, spinner, slot, prefix).await;
-                drop(reg);
-                state.metrics.connections_open.fetch_sub(1, Relaxed);
-                drop(permit);
-                return;
             }
-            Start::Answered => {
-                slot.on_read();
-                slot.on_write();
-                1u64
-            }
-            Start::Direct => 0,
-        };
-        loop {
-            // A silent new connection gets hyper's header timeout; between
-            // requests a kept-alive one waits until the client, an eviction or
-            // the shutdown ends it, as under hyper.
-            let limit = (answered == 0).then_some(settings.header_timeout);
-            match await_request(&stream, &info, &state, slot, limit).await {
-                Some(direct::Accepted::Answered { keep_alive }) => {
-                    touch(&spinner);
-                    slot.on_read();
-                    slot.on_write();
-                    if !keep_alive {
-                        break;
-                    }
-                    answered += 1;
-                }
-                Some(direct::Accepted::Unsent(rest)) => {
-                    touch(&spinner);
-                    if let conn::SharedStream::Unix(s) = stream {
-                        finish_answer(s, rest).await;
-                    }
-                    break;
-                }
-                // A spurious wake-up: wait again.
-                Some(direct::Accepted::Waiting) => {}
-                Some(direct::Accepted::Pass(prefix)) => {
-                    serve_http(stream, info, app, settings, spinner, slot, prefix).await;
-                    break;
-                }
-                // Silent past the timeout, evicted or shutting down: close.
-                None => break,
+            Start::Direct | Start::Answered => {
+                let answered = u64::from(matches!(start, Start::Answered));
+                let http = HttpParts {
+                    app,
+                    settings,
+                    spinner,
+                };
+                serve_direct(stream, info, &state, slot, answered, http).await;
             }
         }
         drop(reg);
         state.metrics.connections_open.fetch_sub(1, Relaxed);
         drop(permit);
     });
+}
+
+/// What [`serve_http`] needs besides the stream, for a connection that may be
+/// handed to it later.
+struct HttpParts {
+    app: Router,
+    settings: ConnSettings,
+    spinner: Option<Arc<spin::Spinner>>,
+}
+
+/// Answer plain preflight requests directly until the connection closes, is asked
+/// to close while idle, or sends something else (then hyper serves the rest).
+/// `answered`: requests already answered directly on it.
+async fn serve_direct(
+    stream: conn::SharedStream,
+    info: ConnInfo,
+    state: &AppState,
+    slot: &Arc<conn::Slot>,
+    mut answered: u64,
+    http: HttpParts,
+) {
+    if answered > 0 {
+        slot.on_read();
+        slot.on_write();
+    }
+    loop {
+        // A silent new connection gets hyper's header timeout; between requests a
+        // kept-alive one waits until the client, an eviction or the shutdown ends
+        // it, as under hyper.
+        let limit = (answered == 0).then_some(http.settings.header_timeout);
+        match await_request(&stream, &info, state, slot, limit).await {
+            Some(direct::Accepted::Answered { keep_alive }) => {
+                touch(&http.spinner);
+                slot.on_read();
+                slot.on_write();
+                if !keep_alive {
+                    return;
+                }
+                answered += 1;
+            }
+            Some(direct::Accepted::Unsent(rest)) => {
+                touch(&http.spinner);
+                if let conn::SharedStream::Unix(s) = stream {
+                    finish_answer(s, rest).await;
+                }
+                return;
+            }
+            // A spurious wake-up: wait again.
+            Some(direct::Accepted::Waiting) => {}
+            Some(direct::Accepted::Pass(prefix)) => {
+                let HttpParts {
+                    app,
+                    settings,
+                    spinner,
+                } = http;
+                serve_http(stream, info, app, settings, spinner, slot, prefix).await;
+                return;
+            }
+            // Silent past the timeout, evicted or shutting down: close.
+            None => return,
+        }
+    }
 }
 
 fn touch(spinner: &Option<Arc<spin::Spinner>>) {
