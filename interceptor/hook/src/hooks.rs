@@ -81,6 +81,11 @@ fn lookup_in<'e>(entries: &[&'e [u8]], name: &[u8]) -> Option<&'e [u8]> {
     })
 }
 
+// Out of line and cold: its frame (the load-time entry table, a PATH_MAX buffer)
+// is large, and inlined into `state` every hook call would touch those stack
+// pages through the stack probes, each a copy-on-write fault in a forked child.
+#[inline(never)]
+#[cold]
 fn init_state(st: &mut State) {
     let env = cstr::environ_array();
     // One pass over the environment (each entry costs a strlen); the
