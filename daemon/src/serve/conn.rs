@@ -232,10 +232,8 @@ pub struct ConnIo {
     stream: Arc<SharedStream>,
     slot: Arc<Slot>,
     /// Bytes already read from the stream before hyper took it over (see
-    /// [`super::direct`]); hyper reads them first.
+    /// [`super::direct`]) and not yet handed to hyper, which reads them first.
     prefix: Vec<u8>,
-    /// How much of `prefix` hyper has read.
-    prefix_read: usize,
 }
 
 impl ConnIo {
@@ -245,7 +243,6 @@ impl ConnIo {
             stream,
             slot,
             prefix,
-            prefix_read: 0,
         }
     }
 }
@@ -256,19 +253,12 @@ impl AsyncRead for ConnIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Some(rest) = self
-            .prefix
-            .get(self.prefix_read..)
-            .filter(|r| !r.is_empty())
-        {
-            let n = rest.len().min(buf.remaining());
-            buf.put_slice(&rest[..n]);
+        if !self.prefix.is_empty() {
             let this = self.get_mut();
-            this.prefix_read += n;
-            if this.prefix_read == this.prefix.len() {
-                this.prefix = Vec::new();
-                this.prefix_read = 0;
-            }
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            // At most a few KiB, and hyper's buffer usually takes it whole.
+            this.prefix.drain(..n);
             this.slot.on_read();
             return Poll::Ready(Ok(()));
         }

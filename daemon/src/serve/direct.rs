@@ -6,17 +6,16 @@
 //! of it comes from a process that was just forked and is about to `exec`: it
 //! connects, sends one request with `Connection: close`, reads the answer and is
 //! gone; the rest comes from the process that loaded the library, on its one
-//! kept-alive connection. Served the general way, each request paid for hyper
-//! (a connection's buffers and timers, a task, the router) and, for a one-shot
-//! connection, a second wake-up of the daemon to see the peer close; together
-//! that cost more than the decision and its audit record, and on a small VM
-//! every extra piece of code a request touches is a cache miss. [`try_answer`]
-//! reads what the client sent as soon as it arrives (at accept, when it is
-//! already there, or when the connection becomes readable) and, when
-//! it is a complete, plain preflight request, decides, audits and answers it
-//! right there, with the same code as the HTTP route ([`routes::evaluate`],
-//! [`routes::conclude_now`]); a one-shot connection is then closed, a kept-alive
-//! one waits for its next request the same way.
+//! kept-alive connection. Served the general way, each request went through
+//! hyper (a connection's buffers and timers, its dispatcher) and the router, and
+//! a one-shot connection woke the daemon a second time to see the peer close:
+//! 204,017 instructions per one-shot request in the daemon against 153,303 this
+//! way (callgrind, docs/BENCHMARKS.md). [`try_answer`] reads what the client
+//! sent as soon as the connection becomes readable and, when it is a complete,
+//! plain preflight request, decides, audits and answers it right there, with the
+//! same code as the HTTP route ([`routes::evaluate`], [`routes::conclude_now`]);
+//! a one-shot connection is then closed, a kept-alive one waits for its next
+//! request the same way.
 //!
 //! Anything else is passed on unchanged, with the bytes already read, to the
 //! general server, which keeps the connection from then on: an incomplete
