@@ -107,27 +107,50 @@ pub fn to_canonical_json<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>>
 /// A compact JSON formatter with Go's HTML-safe string escaping.
 struct GoFormatter;
 
+/// The bytes that begin a character [`GoFormatter`] escapes beyond JSON's own.
+const MAY_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    t[0xE2] = true;
+    t
+};
+
 impl serde_json::ser::Formatter for GoFormatter {
     fn write_string_fragment<W: ?Sized + io::Write>(
         &mut self,
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // A byte scan: every character to escape starts with a byte no other
+        // character contains (`<`, `>`, `&`; U+2028/U+2029 are E2 80 A8/A9, and
+        // E2 is only ever a lead byte), so no decoding is needed.
+        let bytes = fragment.as_bytes();
         let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            let esc: &[u8] = match c {
-                '<' => b"\\u003c",
-                '>' => b"\\u003e",
-                '&' => b"\\u0026",
-                '\u{2028}' => b"\\u2028",
-                '\u{2029}' => b"\\u2029",
-                _ => continue,
+        let mut i = 0;
+        while let Some(off) = bytes
+            .get(i..)
+            .and_then(|rest| rest.iter().position(|&b| MAY_ESCAPE[b as usize]))
+        {
+            i += off;
+            let (esc, len): (&[u8], usize) = match (bytes[i], bytes.get(i + 1..i + 3)) {
+                (b'<', _) => (b"\\u003c", 1),
+                (b'>', _) => (b"\\u003e", 1),
+                (b'&', _) => (b"\\u0026", 1),
+                (_, Some([0x80, 0xA8])) => (b"\\u2028", 3),
+                (_, Some([0x80, 0xA9])) => (b"\\u2029", 3),
+                _ => {
+                    i += 1;
+                    continue;
+                }
             };
-            writer.write_all(&fragment.as_bytes()[start..i])?;
+            writer.write_all(&bytes[start..i])?;
             writer.write_all(esc)?;
-            start = i + c.len_utf8();
+            i += len;
+            start = i;
         }
-        writer.write_all(&fragment.as_bytes()[start..])
+        writer.write_all(&bytes[start..])
     }
 
     fn write_char_escape<W: ?Sized + io::Write>(
@@ -258,6 +281,13 @@ mod tests {
         let v = serde_json::json!({"c": "a<b>&\u{2028}\n\u{1b}[31m\u{8}"});
         let s = String::from_utf8(to_canonical_json(&v).unwrap()).unwrap();
         assert_eq!(s, r#"{"c":"a\u003cb\u003e\u0026\u2028\n\u001b[31m\u0008"}"#);
+        // Other characters that share the E2 lead byte stay as they are.
+        let v = serde_json::json!({"c": "\u{2029}<<\u{2026}\u{20ac}\u{2080}x&"});
+        let s = String::from_utf8(to_canonical_json(&v).unwrap()).unwrap();
+        assert_eq!(
+            s,
+            "{\"c\":\"\\u2029\\u003c\\u003c\u{2026}\u{20ac}\u{2080}x\\u0026\"}"
+        );
     }
 
     #[test]
