@@ -364,11 +364,11 @@ impl Evaluated {
 /// audit record (written before the answer exists), metrics. Returns the JSON
 /// answer (always status 200). The caller must not use it with `--fsync always`,
 /// whose append waits for the disk (the asynchronous route moves that off the
-/// runtime).
+/// runtime). `ev` is borrowed so that the caller can free it after answering.
 pub(super) fn conclude_now(
     st: &AppState,
     conn: &ConnInfo,
-    mut ev: Evaluated,
+    ev: &mut Evaluated,
     started: Instant,
 ) -> Vec<u8> {
     ev.suggest(st);
