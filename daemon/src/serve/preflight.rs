@@ -66,6 +66,16 @@ fn opt_bool(obj: &Map<String, Value>, key: &str) -> Result<bool, String> {
     }
 }
 
+/// Like [`opt_obj`], but moves the object out of `obj` (where it is not needed
+/// any more) instead of copying it.
+fn take_obj(obj: &mut Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, String> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(format!("field `{key}`: expected an object")),
+    }
+}
+
 fn opt_obj(
     obj: &Map<String, Value>,
     key: &str,
@@ -129,7 +139,7 @@ fn url_parts(url: &str) -> (Option<String>, Option<String>) {
 /// Parse a request body for `tool`.
 pub fn parse(tool: &str, body: &[u8]) -> Result<Preflight, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let Value::Object(top) = v else {
+    let Value::Object(mut top) = v else {
         return Err("request body must be a JSON object".into());
     };
     let agent = opt_str(&top, "agent", "")?.unwrap_or_default();
@@ -143,8 +153,10 @@ pub fn parse(tool: &str, body: &[u8]) -> Result<Preflight, String> {
     if enforce && verification {
         return Err("`verification` and `enforce` cannot be combined".into());
     }
-    let mut params = opt_obj(&top, "params", "")?.unwrap_or_default();
-    let input = opt_obj(&top, "input", "")?;
+    // Both are read only from here on, and the top level is no alias layer for
+    // `params` or (see `gather`) `input`: move them out rather than copy them.
+    let mut params = take_obj(&mut top, "params")?.unwrap_or_default();
+    let input = take_obj(&mut top, "input")?;
     let arguments = opt_obj(&params, "arguments", "params.")?;
     let tool_input = opt_obj(&params, "tool_input", "params.")?;
     for k in ["pid", "ppid"] {

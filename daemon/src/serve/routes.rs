@@ -200,13 +200,13 @@ fn audit_failed_body(e: &str) -> Value {
 
 fn event_body(
     pf: &preflight::Preflight,
+    mut request: Map<String, Value>,
     conn: &ConnInfo,
     resp: &PreflightResponse,
     d: &engine::Decision,
     mode: Mode,
     kind: Option<&str>,
 ) -> EventBody {
-    let mut request: Map<String, Value> = pf.audit_params.clone();
     if let Some(c) = &pf.command {
         request.insert("command".into(), Value::String(c.clone()));
     }
@@ -373,7 +373,8 @@ pub(super) fn conclude_now(
 ) -> Vec<u8> {
     ev.suggest(st);
     if !ev.pf.verification {
-        let body = event_body(&ev.pf, conn, &ev.resp, &ev.d, st.mode, None);
+        let request = std::mem::take(&mut ev.pf.audit_params);
+        let body = event_body(&ev.pf, request, conn, &ev.resp, &ev.d, st.mode, None);
         match audit_now(st, body) {
             Ok(id) => ev.resp.audit_id = Some(id),
             Err(e) => {
@@ -453,7 +454,8 @@ async fn preflight_route(
                     resp.approval_status = Some(Status::Pending);
                     if pf.wait {
                         // Record the ask before holding the caller.
-                        let body = event_body(pf, &conn, resp, d, st.mode, None);
+                        let request = pf.audit_params.clone();
+                        let body = event_body(pf, request, &conn, resp, d, st.mode, None);
                         if let Err(e) = audit(&st, body).await {
                             if st.audit_failure == AuditFailure::Deny {
                                 return audit_failed(&e);
@@ -511,9 +513,14 @@ async fn preflight_route(
     }
 
     ev.suggest(&st);
-    let Evaluated { pf, d, mut resp } = ev;
+    let Evaluated {
+        mut pf,
+        d,
+        mut resp,
+    } = ev;
     if !pf.verification {
-        let body = event_body(&pf, &conn, &resp, &d, st.mode, kind);
+        let request = std::mem::take(&mut pf.audit_params);
+        let body = event_body(&pf, request, &conn, &resp, &d, st.mode, kind);
         match audit(&st, body).await {
             Ok(id) => resp.audit_id = Some(id),
             Err(e) => {
