@@ -92,36 +92,49 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     out
 }
 
-/// Whether a map key names a credential (its value is replaced wholesale).
+/// Whether a map key names a credential (its value is replaced wholesale): its
+/// ASCII letters and digits, lower-cased, are one of [`SENSITIVE_NAMES`] or end
+/// with one of [`SENSITIVE_ENDINGS`].
 pub fn is_sensitive_key(key: &str) -> bool {
-    let k: String = key
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    matches!(
-        k.as_str(),
-        "authorization"
-            | "password"
-            | "passwd"
-            | "passphrase"
-            | "token"
-            | "accesstoken"
-            | "refreshtoken"
-            | "idtoken"
-            | "apikey"
-            | "secret"
-            | "clientsecret"
-            | "cookie"
-            | "setcookie"
-            | "privatekey"
-            | "credential"
-            | "credentials"
-            | "commandb64"
-    ) || ["password", "token", "apikey", "secret", "privatekey"]
-        .iter()
-        .any(|s| k.ends_with(s))
+    // Only the last 16 such characters can matter (no name is longer); gathered
+    // on the stack, as every key of every audited request passes through here.
+    const KEEP: usize = 16;
+    let mut tail = [0u8; KEEP];
+    let mut n = 0;
+    for b in key.bytes().rev().filter(u8::is_ascii_alphanumeric) {
+        if n < KEEP {
+            tail[KEEP - 1 - n] = b.to_ascii_lowercase();
+        }
+        n += 1;
+    }
+    let k = &tail[KEEP - n.min(KEEP)..];
+    (n <= KEEP && SENSITIVE_NAMES.iter().any(|s| k == s.as_bytes()))
+        || SENSITIVE_ENDINGS.iter().any(|s| k.ends_with(s.as_bytes()))
 }
+
+/// Credential key names (letters and digits only, lower case).
+const SENSITIVE_NAMES: &[&str] = &[
+    "authorization",
+    "password",
+    "passwd",
+    "passphrase",
+    "token",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "apikey",
+    "secret",
+    "clientsecret",
+    "cookie",
+    "setcookie",
+    "privatekey",
+    "credential",
+    "credentials",
+    "commandb64",
+];
+
+/// Endings that make any key a credential key (`github_token`, `db-password`).
+const SENSITIVE_ENDINGS: &[&str] = &["password", "token", "apikey", "secret", "privatekey"];
 
 /// Redact a JSON value in place: sensitive keys wholesale, strings scrubbed.
 pub fn redact_value(v: &mut Value) {
@@ -154,6 +167,55 @@ mod tests {
 
     fn s(x: &str) -> String {
         scrub(x).into_owned()
+    }
+
+    #[test]
+    fn sensitive_keys_are_recognised_by_name_and_ending() {
+        // The rule as first written: normalise into a new string, then compare.
+        fn oracle(key: &str) -> bool {
+            let k: String = key
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            SENSITIVE_NAMES.contains(&k.as_str())
+                || SENSITIVE_ENDINGS.iter().any(|s| k.ends_with(s))
+        }
+        let keys = [
+            "Authorization",
+            "X-Api-Key",
+            "api_key",
+            "github_token",
+            "GITHUB-TOKEN",
+            "tokens",
+            "token_count",
+            "refresh_token",
+            "Set-Cookie",
+            "cookie_jar",
+            "command_b64",
+            "a-very-long-prefix-before-the-db-password",
+            "a_very_long_key_name_x",
+            "authorizationheader",
+            "pässword",
+            "pass\u{e9}word",
+            "",
+            "_",
+            "cmd",
+            "command",
+            "credentials",
+            "my credential",
+            "privateKey",
+            "PRIVATE_KEY_PATH",
+            "secretive",
+        ];
+        for k in keys {
+            assert_eq!(is_sensitive_key(k), oracle(k), "{k:?}");
+        }
+        assert!(is_sensitive_key(
+            "a-very-long-prefix-before-the-db-password"
+        ));
+        assert!(is_sensitive_key("X-Api-Key"));
+        assert!(!is_sensitive_key("command"));
     }
 
     #[test]
