@@ -296,6 +296,62 @@ fn ask_waits_past_the_short_deadline_after_102_processing() {
 }
 
 #[test]
+fn a_relative_executable_is_sent_resolved_against_the_working_directory() {
+    // `./x`, `sub/x` and `x` from the case directory: resolved_path is the
+    // directory joined with the path (without `./`), the command as given.
+    let case = Case::new();
+    let sub = case.dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    for dir in [case.dir.path(), sub.as_path()] {
+        let script = dir.join("mark.sh");
+        std::fs::write(&script, "#!/bin/sh\ntouch \"$1\"\n").unwrap();
+        let mut perm = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        std::fs::set_permissions(&script, perm).unwrap();
+    }
+    let prog = "import os, sys\n\
+                pid = os.fork()\n\
+                if pid == 0:\n    os.execv(sys.argv[1], [sys.argv[1], sys.argv[2]])\n\
+                os.waitpid(pid, 0)\n";
+    let marks = ["marker-dot", "marker-sub", "marker-bare"];
+    for (exe, mark) in ["./mark.sh", "sub/mark.sh", "mark.sh"].iter().zip(marks) {
+        let mut c = case.cmd(python3());
+        c.arg("-c").arg(prog).arg(exe).arg(case.path(mark));
+        let out = output(&mut c);
+        assert!(out.status.success(), "{exe}: {}", stderr(&out));
+        assert!(case.exists(mark), "{exe} did not run");
+    }
+    let cwd = std::fs::canonicalize(case.dir.path()).unwrap();
+    let cwd = cwd.to_str().unwrap();
+    // The scripts' own `touch` is asked about too; keep the scripts' execs.
+    let seen: Vec<_> = case
+        .rec
+        .seen()
+        .into_iter()
+        .filter(|s| {
+            s.body["params"]["command"]
+                .as_str()
+                .is_some_and(|c| c.contains("mark.sh"))
+        })
+        .collect();
+    let resolved: Vec<&str> = seen
+        .iter()
+        .map(|s| s.body["params"]["resolved_path"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        resolved,
+        [
+            format!("{cwd}/mark.sh"),
+            format!("{cwd}/sub/mark.sh"),
+            format!("{cwd}/mark.sh"),
+        ]
+    );
+    for s in &seen {
+        assert_eq!(s.body["params"]["cwd"], cwd);
+    }
+}
+
+#[test]
 fn request_carries_identity_cwd_pid_and_token() {
     let case = Case::new();
     touch(

@@ -195,6 +195,12 @@ pub fn set_errno(v: c_int) {
 
 /// Calls `f` with `s` copied to a NUL-terminated stack buffer; `None` when
 /// `s` is too long or contains a NUL.
+///
+/// Never inlined: the 4 KiB buffer then lives only for this call, not in the
+/// frame of every hook that checks a path before asking the daemon, where it
+/// would push all the deeper frames a page further down (a forked child
+/// faults in each stack page the hook reaches).
+#[inline(never)]
 pub fn with_cstr<R>(s: &[u8], f: impl FnOnce(*const c_char) -> R) -> Option<R> {
     // Not zero-filled: this runs for every PATH candidate of every exec, and
     // only the copied bytes plus the NUL are ever read.
@@ -250,17 +256,45 @@ pub fn certainly_missing(path: &[u8]) -> bool {
     matches!(stat(path), Err(libc::ENOENT | libc::ENOTDIR))
 }
 
-/// The working directory, written into `buf` (which need not be
-/// initialised: nothing past the directory's NUL is read).
-pub fn getcwd(buf: &mut MaybeUninit<[u8; PATH_MAX]>) -> Option<&[u8]> {
+/// The working directory and, when `rel` is a relative path, `<cwd>/<rel>`
+/// (a leading `./` of `rel` dropped), both in `buf`: the joined path begins
+/// with the directory, so one buffer holds both. The join is `None` when
+/// `rel` is absent or absolute, when there is no working directory, or when it
+/// does not fit in `PATH_MAX` bytes.
+pub fn getcwd_and_join<'b>(
+    buf: &'b mut MaybeUninit<[u8; PATH_MAX]>,
+    rel: Option<&[u8]>,
+) -> (Option<&'b [u8]>, Option<&'b [u8]>) {
     let p = buf.as_mut_ptr().cast::<u8>();
     // SAFETY: `buf` is writable for PATH_MAX bytes.
     if !unsafe { sys::getcwd(p.cast(), PATH_MAX) } {
-        return None;
+        return (None, None);
     }
-    // SAFETY: on success getcwd wrote a NUL-terminated string into `buf`,
-    // which stays borrowed (and unmodified) for the returned lifetime.
-    unsafe { bytes(p.cast_const().cast()) }
+    // SAFETY: on success getcwd wrote a NUL-terminated string into `buf`.
+    let n = unsafe { libc::strlen(p.cast_const().cast()) };
+    let rel = rel
+        .filter(|r| r.first() != Some(&b'/'))
+        .map(|r| r.strip_prefix(b"./").unwrap_or(r));
+    let total = rel.and_then(|r| n.checked_add(1)?.checked_add(r.len()));
+    let joined = match (rel, total) {
+        (Some(r), Some(t)) if t <= PATH_MAX => {
+            // SAFETY: `n + 1 + r.len() <= PATH_MAX` bytes stay inside `buf`;
+            // `r` is the caller's slice and cannot overlap our buffer, which
+            // is borrowed mutably here.
+            unsafe {
+                p.add(n).write(b'/');
+                core::ptr::copy_nonoverlapping(r.as_ptr(), p.add(n + 1), r.len());
+            }
+            t
+        }
+        _ => n,
+    };
+    // SAFETY: the first `joined >= n` bytes of `buf` are initialised (the
+    // directory, then possibly `/` and `rel`), and `buf` stays borrowed, not
+    // written, for `'b`.
+    let all = unsafe { core::slice::from_raw_parts(p.cast_const(), joined) };
+    let cwd = all.get(..n);
+    (cwd, (joined > n).then_some(all))
 }
 
 /// `readlink(path)` into `buf`; returns the length.

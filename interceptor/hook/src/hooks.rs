@@ -293,25 +293,12 @@ fn check_fresh(
             return Check::Deny;
         }
     }
+    // One buffer for the directory and a relative executable made absolute
+    // (not two PATH_MAX buffers: a forked child faults in every stack page the
+    // hook's frames reach). Relative and too long to join: sent as it is.
     let mut cwd_store = MaybeUninit::uninit();
-    let cwd = cstr::getcwd(&mut cwd_store);
-    let mut abs_store;
-    let resolved = match (resolved, cwd) {
-        (Some(r), Some(c)) if r.first() != Some(&b'/') => {
-            abs_store = [0u8; PATH_MAX];
-            let mut b = Buf::new(&mut abs_store);
-            b.put(c);
-            b.put_byte(b'/');
-            b.put(r.strip_prefix(b"./").unwrap_or(r));
-            if b.overflowed() {
-                Some(r)
-            } else {
-                let n = b.len();
-                abs_store.get(..n)
-            }
-        }
-        (r, _) => r,
-    };
+    let (cwd, joined) = cstr::getcwd_and_join(&mut cwd_store, resolved);
+    let resolved = joined.or(resolved);
     let facts = Facts {
         cwd,
         resolved_path: resolved,
