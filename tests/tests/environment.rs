@@ -40,6 +40,34 @@ fn control_variables_are_restored_at_every_depth() {
 }
 
 #[test]
+fn a_very_large_environment_is_passed_whole_and_protected() {
+    // More variables than the hook rebuilds an environment for on its stack:
+    // the rest of the way is a mapping. A forged RAMPART_MODE in it is
+    // replaced, LD_PRELOAD comes back, and every other variable arrives.
+    let case = Case::new();
+    let prog = "import os, subprocess, sys\n\
+                env = {f'BIGENV_{i}': f'v{i}' for i in range(3000)}\n\
+                env['RAMPART_MODE'] = 'disabled'\n\
+                out = subprocess.run(['/usr/bin/env'], env=env, capture_output=True, text=True).stdout\n\
+                sys.stdout.write(out)\n";
+    let out = output(case.cmd(python3()).arg("-c").arg(prog));
+    assert_success(&out);
+    let got = stdout(&out);
+    let lines: Vec<&str> = got.lines().collect();
+    let big = lines.iter().filter(|l| l.starts_with("BIGENV_")).count();
+    assert_eq!(big, 3000, "{}", stderr(&out));
+    assert!(lines.contains(&"BIGENV_2999=v2999"));
+    let lib = e2e::hook_lib().to_str().unwrap().to_string();
+    assert!(lines.contains(&format!("LD_PRELOAD={lib}").as_str()));
+    assert!(
+        !lines.iter().any(|l| l.starts_with("RAMPART_MODE=")),
+        "{got}"
+    );
+    assert!(lines.contains(&"RAMPART_SESSION=e2e"));
+    assert_eq!(case.seen(), vec!["/usr/bin/env".to_string()]);
+}
+
+#[test]
 fn stripped_environ_before_system_and_popen_is_repaired() {
     let case = Case::new();
     let script = |n: &str| {

@@ -160,6 +160,18 @@ impl<'a, I> Request<'_, 'a, I>
 where
     I: Iterator<Item = &'a [u8]> + Clone,
 {
+    /// Composes and sends the request. Not inlined: its 4 KiB send buffer
+    /// is gone before the reply buffer is taken, so both use the same stack
+    /// pages (a forked child faults in every page the hook reaches).
+    #[inline(never)]
+    fn send(&self, sock: &Socket, keep_alive: bool, deadline: u64) -> Result<(), NetError> {
+        let token = self.cfg.token.as_ref().map(|t| t.as_bytes());
+        let mut sink = SocketSink::new(sock, deadline);
+        http::write_head(&mut sink, &self.target, token, self.body_len, keep_alive);
+        http::write_body(&mut sink, &self.who, self.cmd, self.facts);
+        sink.flush()
+    }
+
     fn round_trip(
         &self,
         sock: &Socket,
@@ -167,11 +179,7 @@ where
         deadline: u64,
         answer: &mut Answer<'_, '_>,
     ) -> Result<(Outcome, bool), Failure> {
-        let token = self.cfg.token.as_ref().map(|t| t.as_bytes());
-        let mut sink = SocketSink::new(sock, deadline);
-        http::write_head(&mut sink, &self.target, token, self.body_len, keep_alive);
-        http::write_body(&mut sink, &self.who, self.cmd, self.facts);
-        if let Err(e) = sink.flush() {
+        if let Err(e) = self.send(sock, keep_alive, deadline) {
             return Err(if keep_alive && matches!(e, NetError::Closed) {
                 Failure::Stale
             } else {
@@ -195,6 +203,9 @@ struct Extension {
     by_read_check: bool,
 }
 
+/// Not inlined, like [`Request::send`]: its reply buffer takes the stack pages
+/// the send buffer used.
+#[inline(never)]
 fn read_reply(
     sock: &Socket,
     mut deadline: u64,

@@ -457,7 +457,11 @@ fn warn_fail_open(cfg: &Config, outcome: Outcome) {
 
 // ---------------------------------------------------------------- environments
 
-const ENV_SLOTS: usize = 1024;
+/// Environment entries rebuilt on the stack; a larger environment takes a
+/// mapping. 512 (4 KiB) holds what agents and CI runners carry (tens to a
+/// few hundred variables) and keeps the frame small: a forked child faults in
+/// every stack page the hook reaches.
+const ENV_SLOTS: usize = 512;
 
 /// Calls `f` with `env` rebuilt to carry the protection (module docs of
 /// `env`). Never inlined: its buffers (~12 KiB) are separate from `check`'s.
