@@ -32,8 +32,8 @@ use crate::net::{now_ms, Lease, Mapped, NetError, Socket, SocketSink};
 /// Replies up to this size (head and body) are read on the stack; larger ones
 /// into a mapping. A deny with its suggestion is about 1.3-1.9 KiB, an allow
 /// about 0.4 KiB. Kept small because a forked child faults in every stack page
-/// the hook's frames reach: 8 KiB reached 31,296 bytes below the caller for a
-/// fork+execve, 3 KiB reaches 26,176.
+/// the hook's frames reach (with 8 KiB a fork+execve reached 31,296 bytes below
+/// the caller, 26,176 with 3 KiB; see docs/BENCHMARKS.md for the rest).
 const STACK_REPLY: usize = 3 * 1024;
 
 /// Asks the daemon about `cmd`. `may_cache`: this process owns the

@@ -510,7 +510,7 @@ fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char
         None => snap.preload_entry_nul(),
     };
     let needed = kept + snap.rampart_entries().count() + 2;
-    // Not zero-filled (8 KiB per call): only the `n` slots pushed below are
+    // Not zero-filled (4 KiB per call): only the `n` slots pushed below are
     // read, up to the NULL pushed last.
     let mut stack_slots = [MaybeUninit::<*const c_char>::uninit(); ENV_SLOTS];
     let mut mapped;
