@@ -257,7 +257,7 @@ impl AsyncRead for ConnIo {
             let this = self.get_mut();
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(&this.prefix[..n]);
-            // At most a few KiB, and hyper's buffer usually takes it whole.
+            // At most `direct::READ_AT_ONCE` (8 KiB), usually taken whole.
             this.prefix.drain(..n);
             this.slot.on_read();
             return Poll::Ready(Ok(()));

@@ -35,9 +35,9 @@ use std::io::{self, Write};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Instant, SystemTime};
 
-/// How much is read at once for the direct path. The preload library's requests are a few
-/// hundred bytes; a larger one (a long command) goes to the general server,
-/// which reads the rest.
+/// How much the direct path reads at once. The preload library's requests
+/// are a few hundred bytes; a larger one (a long command) goes to the general
+/// server, which reads the rest.
 const READ_AT_ONCE: usize = 8 * 1024;
 
 /// Headers parsed; requests with more go to the general server.

@@ -458,13 +458,13 @@ fn warn_fail_open(cfg: &Config, outcome: Outcome) {
 // ---------------------------------------------------------------- environments
 
 /// Environment entries rebuilt on the stack; a larger environment takes a
-/// mapping. 512 (4 KiB) holds what agents and CI runners carry (tens to a
-/// few hundred variables) and keeps the frame small: a forked child faults in
-/// every stack page the hook reaches.
+/// mapping (one `mmap`). 512 (4 KiB) is over ten times the 39 variables of
+/// the shell these tests were run from, and keeps the frame small: a forked
+/// child faults in every stack page the hook reaches.
 const ENV_SLOTS: usize = 512;
 
 /// Calls `f` with `env` rebuilt to carry the protection (module docs of
-/// `env`). Never inlined: its buffers (~12 KiB) are separate from `check`'s.
+/// `env`). Never inlined: its buffers (~8 KiB) are separate from `check`'s.
 #[inline(never)]
 fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char) -> R) -> R {
     let Some(st) = state() else {
