@@ -344,6 +344,43 @@ fn request_head_and_body_are_exact() {
     assert!(!http::token_is_valid(&[b'a'; 4097]));
 }
 
+/// `config::token` over `vars`, as the load-time code calls it.
+fn token(vars: &[(&str, &str)]) -> Option<Vec<u8>> {
+    config::token(|name| {
+        vars.iter()
+            .find(|(k, _)| k.as_bytes() == name)
+            .map(|(_, v)| v.as_bytes())
+    })
+    .map(<[u8]>::to_vec)
+}
+
+#[test]
+fn the_token_is_kept_only_when_it_can_be_sent() {
+    assert_eq!(
+        token(&[("RAMPART_TOKEN", "sekrit")]),
+        Some(b"sekrit".to_vec())
+    );
+    assert_eq!(token(&[]), None);
+    assert_eq!(token(&[("RAMPART_TOKEN", "")]), None);
+    assert_eq!(token(&[("RAMPART_TOKEN", "bad\ntoken")]), None);
+    let longest = "t".repeat(4096);
+    assert_eq!(
+        token(&[("RAMPART_TOKEN", &longest)]).map(|t| t.len()),
+        Some(4096)
+    );
+    // What `token` keeps fits the buffer it is stored in.
+    let mut stored = config::Text::<4096>::EMPTY;
+    assert!(stored.set(longest.as_bytes()));
+    assert_eq!(stored.as_bytes(), longest.as_bytes());
+    assert!(!stored.set("t".repeat(4097).as_bytes()));
+    assert_eq!(
+        stored.as_bytes(),
+        longest.as_bytes(),
+        "a failed set keeps the old value"
+    );
+    assert_eq!(token(&[("RAMPART_TOKEN", &"t".repeat(4097))]), None);
+}
+
 fn config(vars: &[(&str, &str)]) -> Config {
     let vars: Vec<(String, String)> = vars
         .iter()
@@ -402,6 +439,8 @@ fn config_defaults_and_parsing() {
         "a huge budget is capped"
     );
     assert!(config(&[("RAMPART_TOKEN", "bad\ntoken")]).token_invalid);
+    assert!(!config(&[("RAMPART_TOKEN", "good")]).token_invalid);
+    assert!(!config(&[("RAMPART_TOKEN", "")]).token_invalid);
     assert!(matches!(config(&[]).transport, Transport::Unset));
     assert!(matches!(
         config(&[("RAMPART_SOCKET", &"x".repeat(120))]).transport,

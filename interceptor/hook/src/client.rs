@@ -36,10 +36,11 @@ use crate::net::{now_ms, Lease, Mapped, NetError, Socket, SocketSink};
 /// the caller, 26,176 with 3 KiB; see docs/BENCHMARKS.md for the rest).
 const STACK_REPLY: usize = 3 * 1024;
 
-/// Asks the daemon about `cmd`. `may_cache`: this process owns the
-/// kept-alive connection slot.
+/// Asks the daemon about `cmd`, with `token` as the bearer token when set.
+/// `may_cache`: this process owns the kept-alive connection slot.
 pub fn ask<'a, I>(
     cfg: &Config,
+    token: Option<&[u8]>,
     cmd: &Command<'a, I>,
     facts: &Facts<'_>,
     answer: &mut Answer<'_, '_>,
@@ -72,6 +73,7 @@ where
     }
     let request = Request {
         cfg,
+        token,
         target,
         who,
         cmd,
@@ -149,6 +151,7 @@ enum Failure {
 
 struct Request<'r, 'a, I> {
     cfg: &'r Config,
+    token: Option<&'r [u8]>,
     target: Target<'r>,
     who: Identity<'r>,
     cmd: &'r Command<'a, I>,
@@ -165,7 +168,7 @@ where
     /// pages (a forked child faults in every page the hook reaches).
     #[inline(never)]
     fn send(&self, sock: &Socket, keep_alive: bool, deadline: u64) -> Result<(), NetError> {
-        let token = self.cfg.token.as_ref().map(|t| t.as_bytes());
+        let token = self.token;
         let mut sink = SocketSink::new(sock, deadline);
         http::write_head(&mut sink, &self.target, token, self.body_len, keep_alive);
         http::write_body(&mut sink, &self.who, self.cmd, self.facts);

@@ -64,6 +64,19 @@ impl<const N: usize> Text<N> {
         Some(t)
     }
 
+    /// Stores `s` in place (only its bytes are written); `false`, and
+    /// nothing stored, when it does not fit.
+    pub fn set(&mut self, s: &[u8]) -> bool {
+        match self.data.get_mut(..s.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(s);
+                self.len = s.len();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The stored bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.data.get(..self.len).unwrap_or(&[])
@@ -92,6 +105,15 @@ pub enum Transport {
     Invalid(&'static [u8]),
 }
 
+/// `RAMPART_TOKEN` when it is set and can be sent (see
+/// [`Config::token_invalid`]).
+pub fn token<'e, F>(get: F) -> Option<&'e [u8]>
+where
+    F: Fn(&[u8]) -> Option<&'e [u8]>,
+{
+    get(b"RAMPART_TOKEN").filter(|t| !t.is_empty() && crate::http::token_is_valid(t))
+}
+
 /// The whole configuration.
 #[derive(Clone, Copy)]
 pub struct Config {
@@ -115,9 +137,10 @@ pub struct Config {
     pub agent: Text<256>,
     /// Session name.
     pub session: Text<256>,
-    /// Bearer token, when set.
-    pub token: Option<Text<4096>>,
-    /// The token was set but cannot be sent (too long, control bytes).
+    /// The token was set but cannot be sent (too long, control bytes). The
+    /// token itself is kept apart (`real::State::token`), in a buffer that
+    /// is written only when a token is set: 4 KiB in here would be copied,
+    /// and its pages faulted in, in every process that loads the library.
     pub token_invalid: bool,
     /// The daemon's address.
     pub transport: Transport,
@@ -138,7 +161,6 @@ impl Config {
         spin_us: DEFAULT_SPIN_US,
         agent: Text::EMPTY,
         session: Text::EMPTY,
-        token: None,
         token_invalid: false,
         transport: Transport::Unset,
         home: Text::EMPTY,
@@ -178,11 +200,9 @@ impl Config {
             Some(s) => s,
             None => default_session(pid),
         };
-        let (token, token_invalid) = match get(b"RAMPART_TOKEN").filter(|t| !t.is_empty()) {
-            None => (None, false),
-            Some(t) if crate::http::token_is_valid(t) => (Text::from_bytes(t), false),
-            Some(_) => (None, true),
-        };
+        let token_invalid = get(b"RAMPART_TOKEN")
+            .filter(|t| !t.is_empty())
+            .is_some_and(|t| !crate::http::token_is_valid(t));
         let transport = match get(b"RAMPART_URL").filter(|u| !u.is_empty()) {
             Some(url) => parse_url(url),
             None => match get(b"RAMPART_SOCKET").filter(|s| !s.is_empty()) {
@@ -204,7 +224,6 @@ impl Config {
             spin_us,
             agent,
             session,
-            token,
             token_invalid,
             transport,
             home,

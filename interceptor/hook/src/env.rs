@@ -37,16 +37,19 @@ struct Span {
 }
 
 /// The trusted control variables, stored as NUL-terminated `NAME=VALUE`.
+/// `repr(C)` with the store last: the bookkeeping and the used start of the
+/// store share pages (see `real::State`).
+#[repr(C)]
 pub struct Snapshot {
-    store: [u8; STORE],
     used: usize,
-    entries: [Span; MAX_ENTRIES],
     n: usize,
     preload: Span,
     ourlib: Span,
-    aliases: [Span; MAX_ALIASES],
     n_aliases: usize,
     complete: bool,
+    aliases: [Span; MAX_ALIASES],
+    entries: [Span; MAX_ENTRIES],
+    store: [u8; STORE],
 }
 
 /// How an environment entry relates to the protection.

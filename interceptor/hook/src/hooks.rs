@@ -23,7 +23,7 @@ use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use crate::buf::{Buf, Counter, Fnv, Sink};
 use crate::client;
 use crate::command::Command;
-use crate::config::{Config, Mode};
+use crate::config::{self, Config, Mode};
 use crate::cstr::{self, CStrArray, CStrIter, PtrArray, PATH_MAX};
 use crate::decide::{self, Outcome, Verdict};
 use crate::env::{classify, EnvKind};
@@ -105,24 +105,47 @@ fn init_state(st: &mut State) {
     let relevant = store.get(..n).filter(|_| all_fit);
     let pid = cstr::getpid();
     st.load_pid = pid;
-    st.config = match relevant {
-        Some(r) => Config::from_env(|name| lookup_in(r, name), i64::from(pid)),
-        None => Config::from_env(|name| cstr::lookup(env, name), i64::from(pid)),
+    let (config, token) = match relevant {
+        Some(r) => {
+            let get = |name: &[u8]| lookup_in(r, name);
+            (Config::from_env(get, i64::from(pid)), config::token(get))
+        }
+        None => {
+            let get = |name: &[u8]| cstr::lookup(env, name);
+            (Config::from_env(get, i64::from(pid)), config::token(get))
+        }
     };
+    st.config = config;
+    if let Some(t) = token {
+        // `token` accepts at most 4096 bytes, the buffer's size.
+        st.token.set(t);
+    }
     crate::net::set_spin_us(st.config.spin_us);
     // The name the loader opened us under is used as is when absolute (no
     // syscalls at load); only a relative one is made absolute, since the
     // children may run in another directory.
-    let mut canon_store;
-    let ourlib: &[u8] = match own_name() {
-        Some(name) if name.first() == Some(&b'/') => name,
-        Some(name) => {
-            canon_store = [0u8; PATH_MAX];
-            let n = realpath(name, &mut canon_store).unwrap_or(0);
-            canon_store.get(..n).unwrap_or(&[])
-        }
-        None => &[],
-    };
+    match own_name() {
+        Some(name) if name.first() == Some(&b'/') => fill_snapshot(st, name, relevant, env),
+        Some(name) => with_realpath(name, |canon| fill_snapshot(st, canon, relevant, env)),
+        None => fill_snapshot(st, &[], relevant, env),
+    }
+}
+
+/// Calls `f` with the absolute form of `name` (empty if that fails). Out of
+/// line: its PATH_MAX buffer is needed only for a relative name, and in the
+/// caller's frame the stack probes would fault that page in at every load.
+#[inline(never)]
+#[cold]
+fn with_realpath(name: &[u8], f: impl FnOnce(&[u8])) {
+    let mut canon_store = [0u8; PATH_MAX];
+    let n = realpath(name, &mut canon_store).unwrap_or(0);
+    f(canon_store.get(..n).unwrap_or(&[]));
+}
+
+/// Fills the snapshot of the control variables (see `env::Snapshot::fill`)
+/// from the load-time entries (`relevant`, or all of `env` when they did not
+/// fit the table), with `ourlib` as this library's absolute path.
+fn fill_snapshot(st: &mut State, ourlib: &[u8], relevant: Option<&[&[u8]]>, env: CStrArray<'_>) {
     // Another spelling of our path names us when it is the same file, the
     // test the loader itself uses to load a library once.
     let our_id = core::cell::Cell::new(None);
@@ -317,7 +340,7 @@ fn check_fresh(
     };
     let outcome = if st.snapshot.is_complete() {
         let may_cache = cstr::getpid() == st.load_pid;
-        client::ask(cfg, cmd, &facts, &mut answer, may_cache)
+        client::ask(cfg, st.token(), cmd, &facts, &mut answer, may_cache)
     } else {
         Outcome::Local(b"the protected environment could not be prepared")
     };

@@ -53,8 +53,7 @@ fn now_us() -> u64 {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    sys::monotonic(&mut ts);
     (ts.tv_sec as u64)
         .saturating_mul(1_000_000)
         .saturating_add((ts.tv_nsec as u64) / 1_000)

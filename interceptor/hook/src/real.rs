@@ -16,7 +16,7 @@ use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int, c_void};
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::config::Config;
+use crate::config::{Config, Text};
 use crate::env::Snapshot;
 
 /// `execve`, `execvpe`.
@@ -306,14 +306,28 @@ direct_getter! {
     popen => PopenFn;
 }
 
-/// Everything computed once at load.
+/// Everything computed once at load. `repr(C)` keeps what every process
+/// writes at load (the small fields, the configuration, the snapshot's
+/// bookkeeping and the start of its store) together in the first pages:
+/// a page of this static that is never written is never faulted in, and
+/// the token's buffer at the end is written only when a token is set.
+#[repr(C)]
 pub struct State {
+    /// The process that loaded us; only it may keep a cached connection.
+    pub load_pid: i32,
     /// Configuration from the environment.
     pub config: Config,
     /// Trusted control variables.
     pub snapshot: Snapshot,
-    /// The process that loaded us; only it may keep a cached connection.
-    pub load_pid: i32,
+    /// `RAMPART_TOKEN` when set and valid (empty otherwise).
+    pub token: Text<4096>,
+}
+
+impl State {
+    /// The bearer token to send, if any.
+    pub fn token(&self) -> Option<&[u8]> {
+        Some(self.token.as_bytes()).filter(|t| !t.is_empty())
+    }
 }
 
 const UNINIT: u8 = 0;
@@ -336,6 +350,7 @@ static STATE: StateCell = StateCell {
         config: Config::UNSET,
         snapshot: Snapshot::EMPTY,
         load_pid: 0,
+        token: Text::EMPTY,
     }),
 };
 

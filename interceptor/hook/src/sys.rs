@@ -1,13 +1,14 @@
 //! The system calls the hook makes, with libc's signatures and its
 //! `-1`/errno convention.
 //!
-//! Linux: made through libc's one `syscall` entry point instead of one libc
-//! wrapper each. Every imported function costs the dynamic loader a symbol
-//! lookup in every process that loads the library (`-z now` binds them all
-//! before `main`); the wrappers below cost one lookup together.
-//! `clock_gettime` stays a libc call (the vDSO serves it without entering
-//! the kernel). macOS: the libc functions themselves (`syscall` is
-//! deprecated there).
+//! Linux: the calls enter the kernel directly (the `syscall`/`svc`
+//! instruction), not through libc. Every imported function costs the
+//! dynamic loader a symbol lookup in every process that loads the library
+//! (`-z now` binds them all before `main`), and a forked child that runs the
+//! hook faults in every libc code page it reaches (libc's `syscall` and
+//! `clock_gettime` wrappers and the vDSO were three such pages per hooked
+//! exec; docs/BENCHMARKS.md). macOS: the libc functions themselves
+//! (`syscall` is deprecated there).
 //!
 //! One of the FFI modules allowed to use `unsafe`; the callers (`cstr`,
 //! `net`) keep the contract of each call, stated on each function.
@@ -21,14 +22,116 @@ pub use macos::*;
 mod linux {
     use core::ffi::{c_char, c_int, c_long, c_void};
 
-    /// `syscall(nr, args...)` with every argument widened to `long`, as the
-    /// kernel ABI reads them.
+    /// A system call `nr` with every argument widened to `long`, as the
+    /// kernel ABI reads them (missing ones are zero); libc's convention for
+    /// the result: -1 with errno set on failure.
     macro_rules! raw {
-        ($nr:expr $(, $arg:expr)* $(,)?) => {
+        ($nr:expr $(, $arg:expr)* $(,)?) => {{
+            let mut args: [c_long; 6] = [0; 6];
+            let given: &[c_long] = &[$($arg as c_long),*];
+            for (slot, v) in args.iter_mut().zip(given) {
+                *slot = *v;
+            }
             // SAFETY: forwarded from the calling wrapper, whose caller
             // upholds the system call's contract (pointers, lengths).
-            unsafe { libc::syscall($nr $(, $arg as c_long)*) }
-        };
+            let r = unsafe { trap($nr as c_long, args) };
+            with_errno(r)
+        }};
+    }
+
+    /// The kernel's `-errno` as libc reports it: -1 and errno.
+    fn with_errno(r: c_long) -> c_long {
+        if (-4095..0).contains(&r) {
+            crate::cstr::set_errno(-(r as c_int));
+            -1
+        } else {
+            r
+        }
+    }
+
+    /// Enters the kernel with the `syscall` instruction itself. libc's
+    /// `syscall` function would do the same from a libc code page that a
+    /// forked child has not touched yet: every page of shared code a child
+    /// runs costs it a page fault (about 1.4 µs here), and the hook runs in
+    /// children that are about to `exec`. Returns the raw result (`-errno`
+    /// on failure).
+    ///
+    /// # Safety
+    /// The arguments must satisfy system call `nr`'s contract.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn trap(nr: c_long, a: [c_long; 6]) -> c_long {
+        let ret: c_long;
+        // SAFETY: the x86_64 Linux system call ABI: number in rax, arguments
+        // in rdi, rsi, rdx, r10, r8, r9; the kernel clobbers rcx and r11 and
+        // uses no user stack. Memory the call reads or writes is the
+        // caller's contract (the asm is not marked `nomem`).
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                inlateout("rax") nr => ret,
+                in("rdi") a[0],
+                in("rsi") a[1],
+                in("rdx") a[2],
+                in("r10") a[3],
+                in("r8") a[4],
+                in("r9") a[5],
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// See the x86_64 version.
+    ///
+    /// # Safety
+    /// The arguments must satisfy system call `nr`'s contract.
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn trap(nr: c_long, a: [c_long; 6]) -> c_long {
+        let ret: c_long;
+        // SAFETY: the aarch64 Linux system call ABI: number in x8, arguments
+        // in x0-x5, result in x0; no user stack is used.
+        unsafe {
+            core::arch::asm!(
+                "svc 0",
+                in("x8") nr,
+                inlateout("x0") a[0] => ret,
+                in("x1") a[1],
+                in("x2") a[2],
+                in("x3") a[3],
+                in("x4") a[4],
+                in("x5") a[5],
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// Other architectures: libc's `syscall`, its -1/errno turned back into
+    /// `-errno` for [`with_errno`].
+    ///
+    /// # Safety
+    /// The arguments must satisfy system call `nr`'s contract.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    unsafe fn trap(nr: c_long, a: [c_long; 6]) -> c_long {
+        // SAFETY: the caller's contract.
+        let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+        if r == -1 {
+            -c_long::from(crate::cstr::errno())
+        } else {
+            r
+        }
+    }
+
+    /// `clock_gettime(CLOCK_MONOTONIC)` as a system call: libc's wrapper
+    /// and the vDSO are two more code pages for a forked child to fault in,
+    /// more than the kernel entry costs.
+    pub fn monotonic(ts: &mut libc::timespec) {
+        let ts: *mut libc::timespec = ts;
+        raw!(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC, ts);
     }
 
     /// Narrows a result that fits `int` (a descriptor, 0 or -1).
@@ -339,6 +442,12 @@ mod macos {
     pub unsafe fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
         // SAFETY: the caller's contract.
         unsafe { libc::recv(fd, buf, len, flags) }
+    }
+
+    /// `clock_gettime(CLOCK_MONOTONIC)`.
+    pub fn monotonic(ts: &mut libc::timespec) {
+        // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, ts) };
     }
 
     /// `poll(2)` on one descriptor.
