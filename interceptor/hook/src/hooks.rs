@@ -118,7 +118,7 @@ fn init_state(st: &mut State) {
     st.config = config;
     if let Some(t) = token {
         // `token` accepts at most 4096 bytes, the buffer's size.
-        st.token.set(t);
+        st.has_token = st.token.set(t);
     }
     crate::net::set_spin_us(st.config.spin_us);
     // The name the loader opened us under is used as is when absolute (no

@@ -315,6 +315,10 @@ direct_getter! {
 pub struct State {
     /// The process that loaded us; only it may keep a cached connection.
     pub load_pid: i32,
+    /// A token is stored. Read before the token, so that a process without
+    /// one never touches the token's page (a forked child faults in each
+    /// page of this static it reads that its parent never wrote).
+    pub has_token: bool,
     /// Configuration from the environment.
     pub config: Config,
     /// Trusted control variables.
@@ -326,7 +330,11 @@ pub struct State {
 impl State {
     /// The bearer token to send, if any.
     pub fn token(&self) -> Option<&[u8]> {
-        Some(self.token.as_bytes()).filter(|t| !t.is_empty())
+        if self.has_token {
+            Some(self.token.as_bytes())
+        } else {
+            None
+        }
     }
 }
 
@@ -334,6 +342,9 @@ const UNINIT: u8 = 0;
 const BUSY: u8 = 1;
 const READY: u8 = 2;
 
+/// `repr(C)`: `phase`, read by every hook call, shares the first page with the
+/// configuration instead of sitting after the 4 KiB token buffer.
+#[repr(C)]
 struct StateCell {
     phase: AtomicU8,
     value: UnsafeCell<State>,
@@ -351,6 +362,7 @@ static STATE: StateCell = StateCell {
         snapshot: Snapshot::EMPTY,
         load_pid: 0,
         token: Text::EMPTY,
+        has_token: false,
     }),
 };
 
