@@ -150,8 +150,182 @@ pub struct Event {
     pub hash: String,
 }
 
+/// An event borrowed for encoding: the keys of [`Event`], in its order, with the
+/// same omissions, so that both encode to the same bytes (tested). The writer
+/// encodes this instead of building an [`Event`], which would copy the host, the
+/// id and the previous hash for every line.
+#[derive(Serialize)]
+pub struct EventRef<'a> {
+    /// See [`Event::schema_version`].
+    pub schema_version: &'a str,
+    /// See [`Event::id`].
+    pub id: &'a str,
+    /// See [`Event::timestamp`].
+    pub timestamp: &'a str,
+    /// See [`Event::kind`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'a str>,
+    /// See [`Event::agent`].
+    pub agent: &'a str,
+    /// See [`Event::session`].
+    pub session: &'a str,
+    /// See [`Event::host`].
+    pub host: &'a Host,
+    /// See [`Event::tool`].
+    pub tool: &'a str,
+    /// See [`Event::request`].
+    pub request: &'a Map<String, Value>,
+    /// See [`Event::peer`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<&'a Peer>,
+    /// See [`Event::decision`].
+    pub decision: &'a EventDecision,
+    /// See [`Event::prev_hash`].
+    pub prev_hash: &'a str,
+    /// See [`Event::hash`].
+    pub hash: &'a str,
+}
+
+impl EventRef<'_> {
+    /// An owned copy.
+    pub fn to_event(&self) -> Event {
+        Event {
+            schema_version: self.schema_version.to_owned(),
+            id: self.id.to_owned(),
+            timestamp: self.timestamp.to_owned(),
+            kind: self.kind.map(str::to_owned),
+            agent: self.agent.to_owned(),
+            session: self.session.to_owned(),
+            host: self.host.clone(),
+            tool: self.tool.to_owned(),
+            request: self.request.clone(),
+            peer: self.peer.cloned(),
+            decision: self.decision.clone(),
+            prev_hash: self.prev_hash.to_owned(),
+            hash: self.hash.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Event {
+    /// This event, borrowed.
+    pub fn borrowed(&self) -> EventRef<'_> {
+        EventRef {
+            schema_version: &self.schema_version,
+            id: &self.id,
+            timestamp: &self.timestamp,
+            kind: self.kind.as_deref(),
+            agent: &self.agent,
+            session: &self.session,
+            host: &self.host,
+            tool: &self.tool,
+            request: &self.request,
+            peer: self.peer.as_ref(),
+            decision: &self.decision,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+}
+
+/// A short ASCII text built on the stack (timestamps, dates).
+#[derive(Clone, Copy)]
+pub struct Stamp {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl Stamp {
+    fn new() -> Stamp {
+        Stamp {
+            bytes: [0; 40],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    /// `v` in decimal, zero-padded to `width` digits.
+    fn push_num(&mut self, v: u64, width: usize) {
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        let mut x = v;
+        loop {
+            digits[n] = b'0' + (x % 10) as u8;
+            n += 1;
+            x /= 10;
+            if x == 0 {
+                break;
+            }
+        }
+        for _ in n..width {
+            self.push(b'0');
+        }
+        for &d in digits[..n].iter().rev() {
+            self.push(d);
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and punctuation are pushed.
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+
+    /// `YYYY-MM-DD` of `days` since 1970-01-01; `None` outside years 0-9999.
+    fn date(days: i64) -> Option<Stamp> {
+        let (y, m, d) = civil_from_days(days);
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let mut s = Stamp::new();
+        s.push_num(y as u64, 4);
+        s.push(b'-');
+        s.push_num(u64::from(m), 2);
+        s.push(b'-');
+        s.push_num(u64::from(d), 2);
+        Some(s)
+    }
+}
+
+/// RFC 3339 UTC with nanoseconds, trailing zeros trimmed (Go's `RFC3339Nano`),
+/// on the stack. `None` outside years 0-9999 (see [`rfc3339_nano`]).
+pub fn rfc3339_nano_stamp(t: SystemTime) -> Option<Stamp> {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let mut s = Stamp::date(secs.div_euclid(86_400))?;
+    let sod = secs.rem_euclid(86_400) as u64;
+    s.push(b'T');
+    s.push_num(sod / 3600, 2);
+    s.push(b':');
+    s.push_num((sod / 60) % 60, 2);
+    s.push(b':');
+    s.push_num(sod % 60, 2);
+    let mut nanos = d.subsec_nanos();
+    if nanos > 0 {
+        s.push(b'.');
+        let mut digits = 9;
+        while nanos % 10 == 0 {
+            nanos /= 10;
+            digits -= 1;
+        }
+        s.push_num(u64::from(nanos), digits);
+    }
+    s.push(b'Z');
+    Some(s)
+}
+
 /// RFC 3339 UTC with nanoseconds, trailing zeros trimmed (Go's `RFC3339Nano`).
 pub fn rfc3339_nano(t: SystemTime) -> String {
+    if let Some(s) = rfc3339_nano_stamp(t) {
+        return s.as_str().to_owned();
+    }
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let nanos = d.subsec_nanos();
@@ -172,8 +346,17 @@ pub fn rfc3339_nano(t: SystemTime) -> String {
     s
 }
 
+/// `YYYY-MM-DD` (UTC) of a time, on the stack (`None` outside years 0-9999).
+pub fn utc_date_stamp(t: SystemTime) -> Option<Stamp> {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    Stamp::date(secs.div_euclid(86_400))
+}
+
 /// `YYYY-MM-DD` (UTC) of a time.
 pub fn utc_date(t: SystemTime) -> String {
+    if let Some(s) = utc_date_stamp(t) {
+        return s.as_str().to_owned();
+    }
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     format!("{y:04}-{m:02}-{d:02}")
@@ -202,6 +385,121 @@ fn no_names(names: &engine::NameList) -> bool {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// The formatting the stack versions replaced, as the oracle.
+    fn reference(t: SystemTime) -> (String, String) {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = d.as_secs() as i64;
+        let nanos = d.subsec_nanos();
+        let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
+        let sod = secs.rem_euclid(86_400);
+        let mut s = format!(
+            "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        );
+        if nanos > 0 {
+            let frac = format!("{nanos:09}");
+            s.push('.');
+            s.push_str(frac.trim_end_matches('0'));
+        }
+        s.push('Z');
+        (s, format!("{y:04}-{m:02}-{day:02}"))
+    }
+
+    #[test]
+    fn stack_timestamps_equal_the_formatted_ones() {
+        let mut secs: u64 = 0;
+        let mut nanos: u32 = 0;
+        let fixed = [
+            (0, 0),
+            (0, 1),
+            (59, 999_999_999),
+            (951_782_400, 100),
+            (1_700_000_000, 120_000_000),
+            (4_102_444_799, 10),
+            (253_402_300_799, 999_000_000),
+        ];
+        let mut cases: Vec<(u64, u32)> = fixed.to_vec();
+        for _ in 0..2000 {
+            // A cheap deterministic walk over dates and fractions.
+            secs = secs
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407)
+                % 253_402_300_800;
+            nanos = nanos.wrapping_mul(1_103_515_245).wrapping_add(12_345) % 1_000_000_000;
+            let trimmed = nanos - nanos % 10u32.pow(nanos % 9);
+            cases.push((secs, trimmed));
+        }
+        for (s, n) in cases {
+            let t = UNIX_EPOCH + Duration::new(s, n);
+            let (ts, date) = reference(t);
+            assert_eq!(rfc3339_nano_stamp(t).unwrap().as_str(), ts, "{s}.{n}");
+            assert_eq!(rfc3339_nano(t), ts);
+            assert_eq!(utc_date_stamp(t).unwrap().as_str(), date, "{s}");
+            assert_eq!(utc_date(t), date);
+        }
+        // Past year 9999 the formatted path answers.
+        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert!(rfc3339_nano_stamp(far).is_none());
+        assert_eq!(rfc3339_nano(far), reference(far).0);
+        assert_eq!(utc_date(far), reference(far).1);
+    }
+
+    #[test]
+    fn a_borrowed_event_encodes_to_the_same_bytes() {
+        let mut request = Map::new();
+        request.insert("command".into(), Value::String("ls <a> & b\u{2028}".into()));
+        request.insert("n".into(), Value::from(3));
+        let base = Event {
+            schema_version: SCHEMA_VERSION.into(),
+            id: "01M8XB828R1D144Z8NXJC45PD0".into(),
+            timestamp: "2026-12-03T07:00:07.0640309Z".into(),
+            kind: None,
+            agent: "a".into(),
+            session: "s".into(),
+            host: Host {
+                hostname: "vm".into(),
+                os: "linux".into(),
+                arch: "amd64".into(),
+            },
+            tool: "exec".into(),
+            request,
+            peer: None,
+            decision: EventDecision {
+                action: "deny".into(),
+                message: "no <rm>".into(),
+                policy: Some("p".into()),
+                components: vec!["rm -rf x".into()],
+                enforced: true,
+                mode: "enforce".into(),
+                ..Default::default()
+            },
+            prev_hash: "sha256:ab".into(),
+            hash: String::new(),
+        };
+        let with_all = Event {
+            kind: Some("approval_resolved".into()),
+            peer: Some(Peer {
+                transport: "unix".into(),
+                pid: Some(7),
+                uid: Some(1000),
+                gid: Some(1000),
+                addr: None,
+            }),
+            hash: "sha256:cd".into(),
+            ..base.clone()
+        };
+        for e in [base, with_all] {
+            let owned = crate::audit::chain::to_canonical_json(&e).unwrap();
+            let borrowed = crate::audit::chain::to_canonical_json(&e.borrowed()).unwrap();
+            assert_eq!(
+                String::from_utf8(borrowed).unwrap(),
+                String::from_utf8(owned).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn rfc3339_nano_trims_trailing_zeros_like_go() {

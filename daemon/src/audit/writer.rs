@@ -15,7 +15,10 @@
 //! events deleted from the end of the log.
 
 use super::chain::{self, ChainName, ContinuationHeader};
-use super::event::{rfc3339_nano, utc_date, Event, EventBody, EventDecision, Host, SCHEMA_VERSION};
+use super::event::{
+    rfc3339_nano, rfc3339_nano_stamp, utc_date, utc_date_stamp, EventBody, EventDecision, EventRef,
+    Host, SCHEMA_VERSION,
+};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -149,7 +152,7 @@ struct Shared {
 }
 
 /// Called with every event right after its line was written (see [`AuditWriter::set_tap`]).
-pub type Tap = Box<dyn Fn(&Event) + Send + Sync>;
+pub type Tap = Box<dyn Fn(&EventRef<'_>) + Send + Sync>;
 
 /// The audit writer. Cheap to share behind an `Arc`.
 pub struct AuditWriter {
@@ -238,27 +241,44 @@ impl AuditWriter {
             .generate_from_datetime(now)
             .unwrap_or_else(|_| ulid::Ulid::from_datetime(now))
             .to_string();
-        let mut event = Event {
-            schema_version: SCHEMA_VERSION.into(),
-            id: id.clone(),
-            timestamp: rfc3339_nano(now),
-            kind: body.kind,
-            agent: body.agent,
-            session: body.session,
-            host: sh.host.clone(),
-            tool: body.tool,
-            request: body.request,
-            peer: body.peer,
-            decision: body.decision,
-            prev_hash: st.last_hash.clone(),
-            hash: String::new(),
+        let stamp = rfc3339_nano_stamp(now);
+        let timestamp_owned;
+        let timestamp = match &stamp {
+            Some(s) => s.as_str(),
+            None => {
+                timestamp_owned = rfc3339_nano(now);
+                &timestamp_owned
+            }
         };
-        let unsealed = chain::to_canonical_json(&event)?;
+        // Encoded from borrowed parts; an owned `Event` is built only for a tap.
+        let unsealed = chain::to_canonical_json(&EventRef {
+            schema_version: SCHEMA_VERSION,
+            id: &id,
+            timestamp,
+            kind: body.kind.as_deref(),
+            agent: &body.agent,
+            session: &body.session,
+            host: &sh.host,
+            tool: &body.tool,
+            request: &body.request,
+            peer: body.peer.as_ref(),
+            decision: &body.decision,
+            prev_hash: &st.last_hash,
+            hash: "",
+        })?;
         let (mut line, hash) = chain::seal(&st.last_hash, unsealed)
             .ok_or_else(|| AuditError::Unrecoverable("encoder did not end with hash".into()))?;
         line.push(b'\n');
 
-        let today = utc_date(now);
+        let date = utc_date_stamp(now);
+        let today_owned;
+        let today = match &date {
+            Some(d) => d.as_str(),
+            None => {
+                today_owned = utc_date(now);
+                &today_owned
+            }
+        };
         let needs_rotation = match &st.name {
             None => true,
             Some(n) => {
@@ -267,27 +287,29 @@ impl AuditWriter {
             }
         };
         if needs_rotation {
-            rotate(&sh.cfg, &mut st, &today)?;
+            rotate(&sh.cfg, &mut st, today)?;
         }
         let file = st.file.clone().ok_or(AuditError::Closed)?;
-        let name = st
-            .name
-            .as_ref()
-            .map(ChainName::file_name)
-            .unwrap_or_default();
-        let path = sh.cfg.dir.join(&name);
+        // The file's name and path, for error messages and anchors only.
+        let name = |st: &State| {
+            st.name
+                .as_ref()
+                .map(ChainName::file_name)
+                .unwrap_or_default()
+        };
         if let Err(e) = (&*file).write_all(&line) {
             // Keep the file a sequence of whole lines: cut off whatever got written.
             let _ = file.set_len(st.size);
-            return Err(io_err("write", &path)(e));
+            return Err(io_err("write", &sh.cfg.dir.join(name(&st)))(e));
         }
         st.size += line.len() as u64;
-        st.last_hash = hash.clone();
+        let prev_hash = std::mem::replace(&mut st.last_hash, hash.clone());
         st.last_id = id.clone();
         st.count += 1;
         st.dirty = true;
         if sh.cfg.fsync == FsyncPolicy::Always {
-            file.sync_data().map_err(io_err("fdatasync", &path))?;
+            file.sync_data()
+                .map_err(io_err("fdatasync", &sh.cfg.dir.join(name(&st))))?;
             st.dirty = false;
         }
         if st.count % ANCHOR_EVERY == 0 {
@@ -295,15 +317,29 @@ impl AuditWriter {
                 event_id: id.clone(),
                 hash: hash.clone(),
                 event_count: st.count,
-                timestamp: rfc3339_nano(now),
-                file: name,
+                timestamp: timestamp.to_owned(),
+                file: name(&st),
             };
             st.anchor_due = Some(anchor);
         }
         if let Some(tap) = self.tap.get() {
-            // Still under the lock, so taps see events in chain order.
-            event.hash = hash.clone();
-            tap(&event);
+            // Still under the lock, so taps see events in chain order. The tap
+            // copies the event only if a sink takes it.
+            tap(&EventRef {
+                schema_version: SCHEMA_VERSION,
+                id: &id,
+                timestamp,
+                kind: body.kind.as_deref(),
+                agent: &body.agent,
+                session: &body.session,
+                host: &sh.host,
+                tool: &body.tool,
+                request: &body.request,
+                peer: body.peer.as_ref(),
+                decision: &body.decision,
+                prev_hash: &prev_hash,
+                hash: &hash,
+            });
         }
         Ok((id, hash))
     }

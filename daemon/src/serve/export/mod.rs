@@ -23,7 +23,7 @@ pub mod syslog;
 pub mod webhook;
 
 use super::AppState;
-use crate::audit::event::Event;
+use crate::audit::event::{Event, EventRef};
 use engine::policy::Notify;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -208,16 +208,20 @@ pub struct Exporter {
 
 impl Exporter {
     /// Offer one event to every interested sink. Never blocks.
-    pub fn offer(&self, ev: &Event) {
+    pub fn offer(&self, ev: &EventRef<'_>) {
         let mut shared: Option<Arc<Event>> = None;
-        let mut arc = || shared.get_or_insert_with(|| Arc::new(ev.clone())).clone();
+        let mut arc = || {
+            shared
+                .get_or_insert_with(|| Arc::new(ev.to_event()))
+                .clone()
+        };
         if let Some(q) = &self.syslog {
             q.offer(arc());
         }
         if let Some(q) = &self.cef_file {
             q.offer(arc());
         }
-        if let Some(key) = webhook::candidate(ev) {
+        if let Some(key) = webhook::candidate_of(ev.kind, ev.decision) {
             if let Some(n) = (self.notify)() {
                 if webhook::wanted(&n, key) {
                     self.webhook.offer((arc(), n));
@@ -365,7 +369,7 @@ pub fn install(state: &Arc<AppState>, args: &ExportArgs) {
     };
     state
         .audit
-        .set_tap(Box::new(move |ev: &Event| exporter.offer(ev)));
+        .set_tap(Box::new(move |ev: &EventRef<'_>| exporter.offer(ev)));
 }
 
 /// The subject of an event's request: its command, else path, else URL.

@@ -23,7 +23,7 @@
 //! resolution happens first and is bounded only by the system resolver.
 
 use super::{subject, ExportMetrics, LogLimiter};
-use crate::audit::event::Event;
+use crate::audit::event::{Event, EventDecision};
 use engine::policy::Notify;
 use engine::Action;
 use rustls::pki_types::pem::PemObject;
@@ -44,14 +44,18 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The decision an event may notify about: `deny`, `ask` or `watch`, else `None`.
 pub fn candidate(ev: &Event) -> Option<&str> {
-    if ev.kind.is_some() {
+    candidate_of(ev.kind.as_deref(), &ev.decision)
+}
+
+/// [`candidate`] from an event's kind and decision.
+pub fn candidate_of<'a>(kind: Option<&str>, decision: &'a EventDecision) -> Option<&'a str> {
+    if kind.is_some() {
         return None;
     }
-    let key = ev
-        .decision
+    let key = decision
         .policy_decision
         .as_deref()
-        .unwrap_or(&ev.decision.action);
+        .unwrap_or(&decision.action);
     matches!(key, "deny" | "ask" | "watch").then_some(key)
 }
 
