@@ -251,21 +251,14 @@ impl AuditWriter {
             }
         };
         // Encoded from borrowed parts; an owned `Event` is built only for a tap.
-        let unsealed = chain::to_canonical_json(&EventRef {
-            schema_version: SCHEMA_VERSION,
-            id: &id,
+        let unsealed = chain::to_canonical_json(&event_ref(
+            &body,
+            &id,
             timestamp,
-            kind: body.kind.as_deref(),
-            agent: &body.agent,
-            session: &body.session,
-            host: &sh.host,
-            tool: &body.tool,
-            request: &body.request,
-            peer: body.peer.as_ref(),
-            decision: &body.decision,
-            prev_hash: &st.last_hash,
-            hash: "",
-        })?;
+            &sh.host,
+            &st.last_hash,
+            "",
+        ))?;
         let (mut line, hash) = chain::seal(&st.last_hash, unsealed)
             .ok_or_else(|| AuditError::Unrecoverable("encoder did not end with hash".into()))?;
         line.push(b'\n');
@@ -325,21 +318,9 @@ impl AuditWriter {
         if let Some(tap) = self.tap.get() {
             // Still under the lock, so taps see events in chain order. The tap
             // copies the event only if a sink takes it.
-            tap(&EventRef {
-                schema_version: SCHEMA_VERSION,
-                id: &id,
-                timestamp,
-                kind: body.kind.as_deref(),
-                agent: &body.agent,
-                session: &body.session,
-                host: &sh.host,
-                tool: &body.tool,
-                request: &body.request,
-                peer: body.peer.as_ref(),
-                decision: &body.decision,
-                prev_hash: &prev_hash,
-                hash: &hash,
-            });
+            tap(&event_ref(
+                &body, &id, timestamp, &sh.host, &prev_hash, &hash,
+            ));
         }
         Ok((id, hash))
     }
@@ -380,6 +361,33 @@ impl AuditWriter {
 impl Drop for AuditWriter {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+/// The event for `body` as written: what the writer adds (id, timestamp, host,
+/// hashes) and what the caller sent, borrowed.
+fn event_ref<'a>(
+    body: &'a EventBody,
+    id: &'a str,
+    timestamp: &'a str,
+    host: &'a Host,
+    prev_hash: &'a str,
+    hash: &'a str,
+) -> EventRef<'a> {
+    EventRef {
+        schema_version: SCHEMA_VERSION,
+        id,
+        timestamp,
+        kind: body.kind.as_deref(),
+        agent: &body.agent,
+        session: &body.session,
+        host,
+        tool: &body.tool,
+        request: &body.request,
+        peer: body.peer.as_ref(),
+        decision: &body.decision,
+        prev_hash,
+        hash,
     }
 }
 
