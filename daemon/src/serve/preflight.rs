@@ -6,7 +6,9 @@
 //! non-empty values are a 400. The canonical values are written back into `params`.
 
 use engine::ToolCall;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use engine::decision::RESERVED_TOOLS as RESERVED;
 
@@ -138,6 +140,121 @@ fn url_parts(url: &str) -> (Option<String>, Option<String>) {
 
 /// Parse a request body for `tool`.
 pub fn parse(tool: &str, body: &[u8]) -> Result<Preflight, String> {
+    if let Some(pf) = parse_hook_body(tool, body) {
+        return Ok(pf);
+    }
+    parse_general(tool, body)
+}
+
+/// The body `librampart.so` sends for every exec, exactly: no other key, no
+/// `null`. Parsed straight into these fields instead of a `serde_json::Value`
+/// tree that `parse_general` then takes apart; anything else (another key, a
+/// `null`, a repeated key, a number that is not an integer, bad JSON) fails
+/// here and gets the general parser, its checks and its errors.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HookBody<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    agent: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    session: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    params: HookParams<'a>,
+    #[serde(default, deserialize_with = "present")]
+    enforce: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    wait: Option<bool>,
+}
+
+/// `params` of [`HookBody`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HookParams<'a> {
+    #[serde(borrow)]
+    command: Cow<'a, str>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    cwd: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    resolved_path: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "present")]
+    pid: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    ppid: Option<i64>,
+}
+
+/// A key that is there holds a value of its type: `null` is refused (the general
+/// parser keeps a `null` in the audited params, which these fields cannot).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// [`parse_general`]'s result for the hook's exact body (see [`HookBody`]), or
+/// `None` to leave the body to it. The result equals the general parser's
+/// (tested on the hook's shapes and their near misses).
+fn parse_hook_body(tool: &str, body: &[u8]) -> Option<Preflight> {
+    if tool != "exec" {
+        return None;
+    }
+    let b: HookBody<'_> = serde_json::from_slice(body).ok()?;
+    let p = b.params;
+    if p.command.trim().is_empty() {
+        // The general parser's error.
+        return None;
+    }
+    let command = p.command.into_owned();
+    let mut params = Map::new();
+    params.insert("command".into(), Value::String(command.clone()));
+    let workdir = p
+        .cwd
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .map(str::to_owned);
+    if let Some(c) = p.cwd {
+        params.insert("cwd".into(), Value::String(c.into_owned()));
+    }
+    if let Some(r) = p.resolved_path {
+        params.insert("resolved_path".into(), Value::String(r.into_owned()));
+    }
+    if let Some(n) = p.pid {
+        params.insert("pid".into(), Value::from(n));
+    }
+    if let Some(n) = p.ppid {
+        params.insert("ppid".into(), Value::from(n));
+    }
+    let audit_params = params.clone();
+    let stripped = engine::shell::strip_leading_comment_lines(&command);
+    if stripped.len() != command.len() {
+        params.insert("command".into(), Value::String(stripped.to_string()));
+    }
+    if let Some(w) = &workdir {
+        params.insert("workdir".into(), Value::String(w.clone()));
+    }
+    Some(Preflight {
+        call: ToolCall {
+            tool: tool.to_string(),
+            agent: b.agent.map(Cow::into_owned).unwrap_or_default(),
+            session: b.session.map(Cow::into_owned).unwrap_or_default(),
+            agent_depth: 0,
+            params,
+            input: None,
+            workdir,
+        },
+        command: Some(command),
+        path: None,
+        url: None,
+        enforce: b.enforce.unwrap_or(false),
+        wait: b.wait.unwrap_or(false),
+        verification: false,
+        audit_params,
+    })
+}
+
+/// Parse any request body for `tool` (see the module documentation).
+fn parse_general(tool: &str, body: &[u8]) -> Result<Preflight, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
     let Value::Object(mut top) = v else {
         return Err("request body must be a JSON object".into());
@@ -281,6 +398,65 @@ mod tests {
         assert_eq!(r.call.workdir.as_deref(), Some("/tmp"));
         assert!(r.enforce && r.wait && !r.verification);
         assert_eq!(r.audit_params["pid"], 5);
+    }
+
+    #[test]
+    fn the_hook_body_parses_as_the_general_parser_parses_it() {
+        let taken = [
+            r#"{"agent":"a","session":"s","params":{"command":"ls -l","cwd":"/tmp","resolved_path":"/bin/ls","pid":5,"ppid":1},"enforce":true,"wait":true}"#,
+            r#"{"params":{"command":"ls"}}"#,
+            r##"{"agent":"a","params":{"command":"# note\nrm -rf x","cwd":"  ","pid":-3}}"##,
+            r#"{"params":{"command":"echo \"q\" \u00e9 \t","cwd":"/a b","resolved_path":""},"enforce":false,"wait":false}"#,
+            r#"{"params":{"command":"x 2>/dev/null","ppid":9223372036854775807}}"#,
+            r#"{"session":"","params":{"cwd":"/w","command":" ls "}}"#,
+        ];
+        for body in taken {
+            let fast = parse_hook_body("exec", body.as_bytes());
+            assert!(fast.is_some(), "not taken: {body}");
+            let general = parse_general("exec", body.as_bytes()).unwrap();
+            assert_eq!(
+                format!("{:?}", fast.unwrap()),
+                format!("{general:?}"),
+                "{body}"
+            );
+        }
+        // Near misses go to the general parser, which answers them as before.
+        let left = [
+            (r#"{"params":{"command":"ls","cwd":null}}"#, "exec"),
+            (r#"{"agent":null,"params":{"command":"ls"}}"#, "exec"),
+            (r#"{"params":{"command":"ls","pid":5.0}}"#, "exec"),
+            (r#"{"params":{"command":"ls","pid":"5"}}"#, "exec"),
+            (
+                r#"{"params":{"command":"ls","pid":18446744073709551615}}"#,
+                "exec",
+            ),
+            (r#"{"params":{"command":"ls","cmd":"ls"}}"#, "exec"),
+            (r#"{"command":"ls","params":{"command":"ls"}}"#, "exec"),
+            (
+                r#"{"params":{"command":"ls"},"verification":false}"#,
+                "exec",
+            ),
+            (r#"{"params":{"command":"ls","command":"rm"}}"#, "exec"),
+            (r#"{"params":{"command":"   "}}"#, "exec"),
+            (r#"{"params":{"command":7}}"#, "exec"),
+            (r#"{"params":{"command":"ls"}} {}"#, "exec"),
+            (r#"{"params":{"command":"ls"}}"#, "shell"),
+            (
+                r#"{"params":{"command":"ls"},"input":{"command":"ls"}}"#,
+                "exec",
+            ),
+        ];
+        for (body, tool) in left {
+            assert!(
+                parse_hook_body(tool, body.as_bytes()).is_none(),
+                "taken: {body}"
+            );
+            assert_eq!(
+                format!("{:?}", parse(tool, body.as_bytes())),
+                format!("{:?}", parse_general(tool, body.as_bytes())),
+                "{body}"
+            );
+        }
     }
 
     #[test]
