@@ -229,7 +229,8 @@ impl Event {
     }
 }
 
-/// A short ASCII text built on the stack (timestamps, dates).
+/// A short ASCII text built on the stack (timestamps, dates). 40 bytes hold the
+/// longest timestamp a `SystemTime` can give (a 12-digit year: 38 bytes).
 #[derive(Clone, Copy)]
 pub struct Stamp {
     bytes: [u8; 40],
@@ -278,28 +279,26 @@ impl Stamp {
         std::str::from_utf8(self.bytes.get(..self.len).unwrap_or(&[])).unwrap_or("")
     }
 
-    /// `YYYY-MM-DD` of `days` since 1970-01-01; `None` outside years 0-9999.
-    fn date(days: i64) -> Option<Stamp> {
+    /// `YYYY-MM-DD` of `days` (not negative) since 1970-01-01; years past 9999
+    /// take more digits, as `format!("{y:04}")` does.
+    fn date(days: i64) -> Stamp {
         let (y, m, d) = civil_from_days(days);
-        if !(0..=9999).contains(&y) {
-            return None;
-        }
         let mut s = Stamp::new();
-        s.push_num(y as u64, 4);
+        s.push_num(y.max(0) as u64, 4);
         s.push(b'-');
         s.push_num(u64::from(m), 2);
         s.push(b'-');
         s.push_num(u64::from(d), 2);
-        Some(s)
+        s
     }
 }
 
 /// RFC 3339 UTC with nanoseconds, trailing zeros trimmed (Go's `RFC3339Nano`),
-/// on the stack. `None` outside years 0-9999 (see [`rfc3339_nano`]).
-pub fn rfc3339_nano_stamp(t: SystemTime) -> Option<Stamp> {
+/// on the stack. Times before 1970 read as 1970-01-01T00:00:00Z.
+pub fn rfc3339_nano_stamp(t: SystemTime) -> Stamp {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
-    let mut s = Stamp::date(secs.div_euclid(86_400))?;
+    let mut s = Stamp::date(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400) as u64;
     s.push(b'T');
     s.push_num(sod / 3600, 2);
@@ -318,58 +317,18 @@ pub fn rfc3339_nano_stamp(t: SystemTime) -> Option<Stamp> {
         s.push_num(u64::from(nanos), digits);
     }
     s.push(b'Z');
-    Some(s)
+    s
 }
 
 /// RFC 3339 UTC with nanoseconds, trailing zeros trimmed (Go's `RFC3339Nano`).
 pub fn rfc3339_nano(t: SystemTime) -> String {
-    match rfc3339_nano_stamp(t) {
-        Some(s) => s.as_str().to_owned(),
-        None => rfc3339_nano_formatted(t),
-    }
+    rfc3339_nano_stamp(t).as_str().to_owned()
 }
 
-/// [`rfc3339_nano`] with `format!`, for any year (and the tests' oracle).
-fn rfc3339_nano_formatted(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let nanos = d.subsec_nanos();
-    let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let mut s = format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
-    if nanos > 0 {
-        let frac = format!("{nanos:09}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
-}
-
-/// `YYYY-MM-DD` (UTC) of a time, on the stack (`None` outside years 0-9999).
-pub fn utc_date_stamp(t: SystemTime) -> Option<Stamp> {
+/// `YYYY-MM-DD` (UTC) of a time, on the stack.
+pub fn utc_date_stamp(t: SystemTime) -> Stamp {
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     Stamp::date(secs.div_euclid(86_400))
-}
-
-/// `YYYY-MM-DD` (UTC) of a time.
-pub fn utc_date(t: SystemTime) -> String {
-    match utc_date_stamp(t) {
-        Some(s) => s.as_str().to_owned(),
-        None => utc_date_formatted(t),
-    }
-}
-
-/// [`utc_date`] with `format!`, for any year (and the tests' oracle).
-fn utc_date_formatted(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -395,6 +354,28 @@ fn no_names(names: &engine::NameList) -> bool {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// The `format!` versions the stack ones replaced, as the oracle.
+    fn formatted(t: SystemTime) -> (String, String) {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = d.as_secs() as i64;
+        let nanos = d.subsec_nanos();
+        let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
+        let sod = secs.rem_euclid(86_400);
+        let mut s = format!(
+            "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        );
+        if nanos > 0 {
+            let frac = format!("{nanos:09}");
+            s.push('.');
+            s.push_str(frac.trim_end_matches('0'));
+        }
+        s.push('Z');
+        (s, format!("{y:04}-{m:02}-{day:02}"))
+    }
 
     #[test]
     fn stack_timestamps_equal_the_formatted_ones() {
@@ -422,18 +403,23 @@ mod tests {
         }
         for (s, n) in cases {
             let t = UNIX_EPOCH + Duration::new(s, n);
-            let (ts, date) = (rfc3339_nano_formatted(t), utc_date_formatted(t));
-            assert_eq!(rfc3339_nano_stamp(t).unwrap().as_str(), ts, "{s}.{n}");
-            assert_eq!(rfc3339_nano(t), ts);
-            assert_eq!(utc_date_stamp(t).unwrap().as_str(), date, "{s}");
-            assert_eq!(utc_date(t), date);
+            let (ts, date) = formatted(t);
+            assert_eq!(rfc3339_nano(t), ts, "{s}.{n}");
+            assert_eq!(utc_date_stamp(t).as_str(), date, "{s}");
         }
-        // Past year 9999 the formatted path answers.
-        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
-        assert!(rfc3339_nano_stamp(far).is_none());
-        assert_eq!(rfc3339_nano(far), rfc3339_nano_formatted(far));
-        assert_eq!(utc_date(far), utc_date_formatted(far));
-        assert!(rfc3339_nano(far).starts_with("10000-01-01T"));
+        // Past year 9999 the year takes more digits, as with format!; the
+        // largest SystemTime still fits the buffer.
+        for far in [
+            UNIX_EPOCH + Duration::new(253_402_300_800, 5),
+            UNIX_EPOCH + Duration::new(i64::MAX as u64, 999_999_999),
+        ] {
+            assert_eq!(rfc3339_nano(far), formatted(far).0);
+            assert_eq!(utc_date_stamp(far).as_str(), formatted(far).1);
+        }
+        assert!(
+            rfc3339_nano(UNIX_EPOCH + Duration::from_secs(253_402_300_800))
+                .starts_with("10000-01-01T")
+        );
     }
 
     #[test]
@@ -496,6 +482,6 @@ mod tests {
         assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20.12Z");
         let t = UNIX_EPOCH + Duration::new(951_782_400, 0);
         assert_eq!(rfc3339_nano(t), "2000-02-29T00:00:00Z");
-        assert_eq!(utc_date(t), "2000-02-29");
+        assert_eq!(utc_date_stamp(t).as_str(), "2000-02-29");
     }
 }

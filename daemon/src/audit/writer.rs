@@ -16,8 +16,7 @@
 
 use super::chain::{self, ChainName, ContinuationHeader};
 use super::event::{
-    rfc3339_nano, rfc3339_nano_stamp, utc_date, utc_date_stamp, EventBody, EventDecision, EventRef,
-    Host, SCHEMA_VERSION,
+    rfc3339_nano_stamp, utc_date_stamp, EventBody, EventDecision, EventRef, Host, SCHEMA_VERSION,
 };
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -242,14 +241,7 @@ impl AuditWriter {
             .unwrap_or_else(|_| ulid::Ulid::from_datetime(now))
             .to_string();
         let stamp = rfc3339_nano_stamp(now);
-        let timestamp_owned;
-        let timestamp = match &stamp {
-            Some(s) => s.as_str(),
-            None => {
-                timestamp_owned = rfc3339_nano(now);
-                &timestamp_owned
-            }
-        };
+        let timestamp = stamp.as_str();
         // Encoded from borrowed parts; an owned `Event` is built only for a tap.
         let unsealed = chain::to_canonical_json(&event_ref(
             &body,
@@ -264,14 +256,7 @@ impl AuditWriter {
         line.push(b'\n');
 
         let date = utc_date_stamp(now);
-        let today_owned;
-        let today = match &date {
-            Some(d) => d.as_str(),
-            None => {
-                today_owned = utc_date(now);
-                &today_owned
-            }
-        };
+        let today = date.as_str();
         let needs_rotation = match &st.name {
             None => true,
             Some(n) => {
