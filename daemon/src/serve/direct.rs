@@ -10,7 +10,7 @@
 //! hyper (a connection's buffers and timers, its dispatcher) and the router, and
 //! a one-shot connection woke the daemon a second time to see the peer close:
 //! 204,017 instructions per one-shot request in the daemon against 153,303 this
-//! way when it came (146,141 since; callgrind, docs/BENCHMARKS.md). [`try_answer`] reads what the client
+//! way when it came (later figures: docs/BENCHMARKS.md). [`try_answer`] reads what the client
 //! sent as soon as the connection becomes readable and, when it is a complete,
 //! plain preflight request, decides, audits and answers it right there, with the
 //! same code as the HTTP route ([`routes::evaluate`], [`routes::conclude_now`]);

@@ -8,7 +8,6 @@
 use engine::ToolCall;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 
 use engine::decision::RESERVED_TOOLS as RESERVED;
 
@@ -153,13 +152,12 @@ pub fn parse(tool: &str, body: &[u8]) -> Result<Preflight, String> {
 /// here and gets the general parser, its checks and its errors.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HookBody<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    agent: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    session: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    params: HookParams<'a>,
+struct HookBody {
+    #[serde(default, deserialize_with = "present")]
+    agent: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    session: Option<String>,
+    params: HookParams,
     #[serde(default, deserialize_with = "present")]
     enforce: Option<bool>,
     #[serde(default, deserialize_with = "present")]
@@ -169,13 +167,12 @@ struct HookBody<'a> {
 /// `params` of [`HookBody`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HookParams<'a> {
-    #[serde(borrow)]
-    command: Cow<'a, str>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    cwd: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    resolved_path: Option<Cow<'a, str>>,
+struct HookParams {
+    command: String,
+    #[serde(default, deserialize_with = "present")]
+    cwd: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    resolved_path: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pid: Option<i64>,
     #[serde(default, deserialize_with = "present")]
@@ -199,13 +196,13 @@ fn parse_hook_body(tool: &str, body: &[u8]) -> Option<Preflight> {
     if tool != "exec" {
         return None;
     }
-    let b: HookBody<'_> = serde_json::from_slice(body).ok()?;
+    let b: HookBody = serde_json::from_slice(body).ok()?;
     let p = b.params;
     if p.command.trim().is_empty() {
         // The general parser's error.
         return None;
     }
-    let command = p.command.into_owned();
+    let command = p.command;
     let mut params = Map::new();
     params.insert("command".into(), Value::String(command.clone()));
     let workdir = p
@@ -214,10 +211,10 @@ fn parse_hook_body(tool: &str, body: &[u8]) -> Option<Preflight> {
         .filter(|c| !c.trim().is_empty())
         .map(str::to_owned);
     if let Some(c) = p.cwd {
-        params.insert("cwd".into(), Value::String(c.into_owned()));
+        params.insert("cwd".into(), Value::String(c));
     }
     if let Some(r) = p.resolved_path {
-        params.insert("resolved_path".into(), Value::String(r.into_owned()));
+        params.insert("resolved_path".into(), Value::String(r));
     }
     if let Some(n) = p.pid {
         params.insert("pid".into(), Value::from(n));
@@ -236,8 +233,8 @@ fn parse_hook_body(tool: &str, body: &[u8]) -> Option<Preflight> {
     Some(Preflight {
         call: ToolCall {
             tool: tool.to_string(),
-            agent: b.agent.map(Cow::into_owned).unwrap_or_default(),
-            session: b.session.map(Cow::into_owned).unwrap_or_default(),
+            agent: b.agent.unwrap_or_default(),
+            session: b.session.unwrap_or_default(),
             agent_depth: 0,
             params,
             input: None,

@@ -168,9 +168,14 @@ where
     /// pages (a forked child faults in every page the hook reaches).
     #[inline(never)]
     fn send(&self, sock: &Socket, keep_alive: bool, deadline: u64) -> Result<(), NetError> {
-        let token = self.token;
         let mut sink = SocketSink::new(sock, deadline);
-        http::write_head(&mut sink, &self.target, token, self.body_len, keep_alive);
+        http::write_head(
+            &mut sink,
+            &self.target,
+            self.token,
+            self.body_len,
+            keep_alive,
+        );
         http::write_body(&mut sink, &self.who, self.cmd, self.facts);
         sink.flush()
     }
