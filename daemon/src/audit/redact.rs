@@ -77,6 +77,9 @@ static SCRUBBERS: LazyLock<Scrubbers> = LazyLock::new(|| {
 
 /// Scrub credential-looking substrings from a string.
 pub fn scrub(text: &str) -> Cow<'_, str> {
+    if !may_hold_secret(text) {
+        return Cow::Borrowed(text);
+    }
     let hits = SCRUBBERS.any.matches(text);
     if !hits.matched_any() {
         return Cow::Borrowed(text);
@@ -90,6 +93,75 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
         }
     }
     out
+}
+
+/// Whether `text` contains something without which no [`SCRUBBERS`] rule can
+/// match: a literal every rule needs (`authorization`, `bearer`, `basic`, `://`,
+/// `token`/`key`/`secret`/`pass`/`credential` with an `=` somewhere, `gh?_`,
+/// `github_pat_`, `sk-`, `AKIA`, `ASIA`, `xox`, `glpat-`, `AIza`, `-----BEGIN`), or
+/// any non-ASCII byte (Unicode case folding and `\s` are the regexes' to judge).
+///
+/// Most audited strings (commands, paths) hold none of these, and this one pass
+/// over the bytes spares them the regex set: its engine is the largest code the
+/// audit path runs, and a daemon between two requests finds it cold.
+fn may_hold_secret(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut assignment_word = false;
+    let mut equals = false;
+    for (i, &c) in b.iter().enumerate() {
+        let rest = &b[i..];
+        let ci =
+            |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
+        let hit = match c.to_ascii_lowercase() {
+            0x80..=0xff => return true,
+            b'a' => {
+                ci(b"authorization")
+                    || rest.starts_with(b"AKIA")
+                    || rest.starts_with(b"ASIA")
+                    || rest.starts_with(b"AIza")
+            }
+            b'b' => ci(b"bearer") || ci(b"basic"),
+            b':' => rest.starts_with(b"://"),
+            b's' => {
+                assignment_word |= ci(b"secret");
+                rest.starts_with(b"sk-")
+            }
+            b'g' => {
+                matches!(
+                    rest,
+                    [b'g', b'h', b'p' | b'o' | b'u' | b's' | b'r', b'_', ..]
+                ) || rest.starts_with(b"github_pat_")
+                    || rest.starts_with(b"glpat-")
+            }
+            b'x' => rest.starts_with(b"xox"),
+            b'-' => rest.starts_with(b"-----BEGIN"),
+            b't' => {
+                assignment_word |= ci(b"token");
+                false
+            }
+            b'k' => {
+                assignment_word |= ci(b"key");
+                false
+            }
+            b'p' => {
+                assignment_word |= ci(b"pass");
+                false
+            }
+            b'c' => {
+                assignment_word |= ci(b"credential");
+                false
+            }
+            b'=' => {
+                equals = true;
+                false
+            }
+            _ => false,
+        };
+        if hit {
+            return true;
+        }
+    }
+    assignment_word && equals
 }
 
 /// Whether a map key names a credential (its value is replaced wholesale): its
@@ -268,6 +340,129 @@ mod tests {
         for c in ["ls -la /tmp", "git status", "rm -rf ./build", "echo $HOME"] {
             assert_eq!(s(c), c);
         }
+    }
+
+    /// The prefilter may only skip strings the regex set does not match: checked
+    /// on every fragment of every rule, alone and in random combinations with
+    /// neighbours that make or break word boundaries and case.
+    #[test]
+    fn the_prefilter_never_skips_what_a_rule_matches() {
+        const PIECES: &[&str] = &[
+            "authorization",
+            "AUTHORIZATION: ",
+            "Authorization=",
+            "bearer ",
+            "Basic ",
+            "BEARER\t",
+            "abcdefgh12345678",
+            "https://",
+            "u:p@",
+            "user:",
+            "@host",
+            "x://a:b@c",
+            "token",
+            "TOKEN",
+            "_key",
+            "Key",
+            "secret",
+            "SECRET",
+            "passwd",
+            "Password",
+            "passphrase",
+            "credential",
+            "CREDENTIALS",
+            "=",
+            " = ",
+            "'v'",
+            "\"v\"",
+            "ghp_",
+            "gho_",
+            "ghs_",
+            "ghr_",
+            "ghu_",
+            "github_pat_",
+            "ghx_",
+            "sk-",
+            "SK-",
+            "AKIA",
+            "ASIA",
+            "akia",
+            "AIza",
+            "aiza",
+            "xoxb-",
+            "xoxp-",
+            "XOXB-",
+            "glpat-",
+            "GLPAT-",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "-----begin ",
+            "-----END PRIVATE KEY-----",
+            "0123456789ABCDEFGHIJ",
+            "0123456789abcdefghij_-",
+            "ABCDEFGHIJKLMNOP",
+            " ",
+            "\n",
+            "/",
+            ";",
+            "&",
+            "|",
+            "a",
+            "Z",
+            "9",
+            "-",
+            "_",
+            ".",
+            ":",
+            "ls -la",
+            "rm -rf ./b",
+        ];
+        let mut checked = Vec::new();
+        for piece in PIECES {
+            checked.push(piece.to_string());
+        }
+        // xorshift64*: deterministic, no dependency.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = |n: usize| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+        };
+        for _ in 0..60_000 {
+            let mut text = String::new();
+            for _ in 0..1 + next(6) {
+                text.push_str(PIECES[next(PIECES.len())]);
+            }
+            checked.push(text);
+        }
+        let mut matched = 0;
+        for text in &checked {
+            if SCRUBBERS.any.is_match(text) {
+                matched += 1;
+                assert!(may_hold_secret(text), "prefilter skipped {text:?}");
+            }
+        }
+        assert!(
+            matched > 10_000,
+            "the corpus exercises the rules: {matched}"
+        );
+        // Commands and paths without any trigger are skipped.
+        for plain in [
+            "/bin/true",
+            "ls -la /tmp",
+            "git status",
+            "make -j4 all",
+            "/usr/bin/env",
+        ] {
+            assert!(!may_hold_secret(plain), "{plain}");
+        }
+        // Non-ASCII text always goes to the regexes (Unicode case folding: the
+        // Kelvin sign is a `k`, the long s an `s`).
+        assert_eq!(s("API_\u{212A}EY=abc run"), "API_\u{212A}EY=[REDACTED] run");
+        assert_eq!(
+            s("DB_\u{17F}ECRET=abc run"),
+            "DB_\u{17F}ECRET=[REDACTED] run"
+        );
     }
 
     #[test]
