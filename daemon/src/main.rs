@@ -8,6 +8,7 @@ mod approvals_cmd;
 mod audit;
 mod cli;
 mod doctor;
+mod json_writer;
 mod preload;
 mod replay;
 mod serve;

@@ -16,7 +16,7 @@
 //! therefore works on the exact bytes in the file: it turns the final
 //! `"hash":"sha256:…"}` back into `"hash":""}`, recomputes, and compares, without
 //! re-encoding anything. This is the same formula as the original's (§6.3), and the
-//! encoder follows Go's `encoding/json` escaping (`<`, `>`, `&`, U+2028, U+2029 as
+//! encoder ([`super::line`]) follows Go's `encoding/json` escaping (`<`, `>`, `&`, U+2028, U+2029 as
 //! `\uXXXX`), so the bytes hashed equal the bytes Go would produce for the same value.
 //!
 //! Files: `YYYY-MM-DD.jsonl` (UTC date), then `YYYY-MM-DD.p1.jsonl`, `.p2`, … when a
@@ -101,9 +101,11 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+#[cfg(test)]
 /// Serialize a value the way Go's `encoding/json` does for strings: `<`, `>`, `&`,
 /// U+2028 and U+2029 escaped, `\b`/`\f` as `\u0008`/`\u000c`. serde_json escapes every
 /// control character, so no newline or terminal escape can survive raw in a line.
+/// The oracle the hand-written [`super::line::encode`] is tested against.
 pub fn to_canonical_json<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
     // A decision's line is 600-900 bytes: one allocation, no regrowth.
     let mut out = Vec::with_capacity(1024);
@@ -112,9 +114,11 @@ pub fn to_canonical_json<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>>
     Ok(out)
 }
 
+#[cfg(test)]
 /// A compact JSON formatter with Go's HTML-safe string escaping.
 struct GoFormatter;
 
+#[cfg(test)]
 /// The bytes that begin a character [`GoFormatter`] escapes beyond JSON's own.
 const MAY_ESCAPE: [bool; 256] = {
     let mut t = [false; 256];
@@ -125,6 +129,7 @@ const MAY_ESCAPE: [bool; 256] = {
     t
 };
 
+#[cfg(test)]
 impl serde_json::ser::Formatter for GoFormatter {
     fn write_string_fragment<W: ?Sized + io::Write>(
         &mut self,

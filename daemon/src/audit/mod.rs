@@ -1,7 +1,8 @@
 //! The audit trail: an append-only, SHA-256 hash-chained JSONL log of every decision.
 //!
 //! - [`event`]: the event line and timestamps;
-//! - [`chain`]: what is hashed, file naming, canonical encoding;
+//! - [`chain`]: what is hashed, file naming, the canonical encoding;
+//! - [`line`]: the encoder that writes an event's line;
 //! - [`redact`]: secret scrubbing before writing;
 //! - [`writer`]: appending, rotation, anchors, fsync policies, crash recovery;
 //! - [`verify`]: `rampart audit verify`;
@@ -9,6 +10,7 @@
 
 pub mod chain;
 pub mod event;
+pub mod line;
 pub mod redact;
 pub mod tail;
 pub mod verify;

@@ -18,6 +18,7 @@ use super::chain::{self, ChainName, ContinuationHeader};
 use super::event::{
     rfc3339_nano_stamp, utc_date_stamp, EventBody, EventDecision, EventRef, Host, SCHEMA_VERSION,
 };
+use super::line;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -243,14 +244,14 @@ impl AuditWriter {
         let stamp = rfc3339_nano_stamp(now);
         let timestamp = stamp.as_str();
         // Encoded from borrowed parts; an owned `Event` is built only for a tap.
-        let unsealed = chain::to_canonical_json(&event_ref(
+        let unsealed = line::encode(&event_ref(
             &body,
             &id,
             timestamp,
             &sh.host,
             &st.last_hash,
             "",
-        ))?;
+        ));
         let (mut line, hash) = chain::seal(&st.last_hash, unsealed)
             .ok_or_else(|| AuditError::Unrecoverable("encoder did not end with hash".into()))?;
         line.push(b'\n');

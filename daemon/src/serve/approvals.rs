@@ -29,6 +29,18 @@ pub enum Status {
     Expired,
 }
 
+impl Status {
+    /// The name as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Denied => "denied",
+            Status::Expired => "expired",
+        }
+    }
+}
+
 /// What identifies "the same call" (tool, agent, session, command).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Fingerprint {

@@ -31,7 +31,8 @@ use super::routes::{self, MAX_BODY};
 use super::AppState;
 use crate::audit::writer::FsyncPolicy;
 use axum::http::{header, HeaderMap, HeaderValue};
-use std::io::{self, Write};
+use std::cell::RefCell;
+use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Instant, SystemTime};
 
@@ -175,16 +176,48 @@ impl<'a> Plain<'a> {
 /// The whole HTTP response for a JSON body, as the general server would send it.
 fn response(body: &[u8], close: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 160);
-    // Writing into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}date: {}\r\n\r\n",
-        body.len(),
-        if close { "connection: close\r\n" } else { "" },
-        httpdate::fmt_http_date(SystemTime::now())
-    );
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ");
+    let mut digits = [0u8; 20];
+    let mut n = digits.len();
+    let mut len = body.len();
+    loop {
+        n -= 1;
+        digits[n] = b'0' + (len % 10) as u8;
+        len /= 10;
+        if len == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[n..]);
+    out.extend_from_slice(b"\r\n");
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"date: ");
+    with_http_date(|date| out.extend_from_slice(date.as_bytes()));
+    out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body);
     out
+}
+
+thread_local! {
+    /// The `Date` header's text and the second it is for.
+    static HTTP_DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// The current time as an HTTP date, formatted once per second per thread.
+fn with_http_date(f: impl FnOnce(&str)) {
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    HTTP_DATE.with_borrow_mut(|(at, text)| {
+        if *at != second {
+            *at = second;
+            *text = httpdate::fmt_http_date(now);
+        }
+        f(text)
+    });
 }
 
 /// Write as much of `answer` as the socket takes now.
@@ -309,6 +342,17 @@ mod tests {
         assert_eq!(get("content-length").as_deref(), Some("16"));
         assert_eq!(get("connection").as_deref(), Some("close"));
         assert_eq!(get("content-type").as_deref(), Some("application/json"));
-        assert!(httpdate::parse_http_date(&get("date").unwrap()).is_ok());
+        let date = httpdate::parse_http_date(&get("date").unwrap()).unwrap();
+        let skew = SystemTime::now()
+            .duration_since(date)
+            .unwrap_or_else(|e| e.duration());
+        assert!(skew.as_secs() <= 2, "date off by {skew:?}");
+        for len in [0, 9, 10, 12_345] {
+            let text = String::from_utf8(response(&vec![b'x'; len], false)).unwrap();
+            assert!(
+                text.contains(&format!("\r\ncontent-length: {len}\r\n")),
+                "{text:.120}"
+            );
+        }
     }
 }

@@ -20,6 +20,7 @@ use super::AppState;
 use crate::audit::event::{EventBody, EventDecision};
 use crate::audit::redact;
 use crate::audit::writer::FsyncPolicy;
+use crate::json_writer::{Escaping, JsonWriter};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Version};
@@ -115,7 +116,9 @@ async fn read_body(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Byt
     }
 }
 
-/// Preflight answer (spec §5.2 plus `policy`, `rule`, `matched_component`).
+/// Preflight answer (spec §5.2 plus `policy`, `rule`, `matched_component`),
+/// written by [`PreflightResponse::to_json`]; the derived `Serialize` is the
+/// tests' reference for it.
 #[derive(Debug, Serialize)]
 struct PreflightResponse {
     allowed: bool,
@@ -141,6 +144,79 @@ struct PreflightResponse {
     /// only for calls that were not allowed, and only when non-empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     suggestions: Vec<String>,
+}
+
+impl PreflightResponse {
+    /// The answer's JSON: the derived encoding's keys, order and omissions
+    /// (`null` for absent values unless skipped), written by hand: this runs for
+    /// every exec, and serde's generic code is large and cold between launches.
+    fn to_json(&self) -> Vec<u8> {
+        let mut w = JsonWriter::new(Escaping::Json, 512);
+        w.raw(b"{\"allowed\":");
+        w.bool(self.allowed);
+        w.key("decision");
+        w.string(&self.decision);
+        w.key("message");
+        w.string(&self.message);
+        w.key("matched_policies");
+        match &self.matched_policies {
+            Some(names) => w.strings(names),
+            None => w.raw(b"null"),
+        }
+        w.key("eval_duration_us");
+        w.unsigned(self.eval_duration_us);
+        w.key("enforced");
+        w.bool(self.enforced);
+        w.key("enforcement_requested");
+        w.bool(self.enforcement_requested);
+        w.key("audit_id");
+        w.opt_string(self.audit_id.as_deref());
+        if let Some(p) = &self.policy_decision {
+            w.key("policy_decision");
+            w.string(p);
+        }
+        if let Some(m) = &self.policy_message {
+            w.key("policy_message");
+            w.string(m);
+        }
+        w.key("policy");
+        w.opt_string(self.policy.as_deref());
+        w.key("rule");
+        match &self.rule {
+            Some(r) => {
+                w.raw(b"{\"index\":");
+                w.unsigned(r.index as u64);
+                w.key("summary");
+                w.string(&r.summary);
+                w.byte(b'}');
+            }
+            None => w.raw(b"null"),
+        }
+        w.key("matched_component");
+        w.opt_string(self.matched_component.as_deref());
+        if let Some(a) = &self.approval_id {
+            w.key("approval_id");
+            w.string(a);
+        }
+        if let Some(s) = self.approval_status {
+            w.key("approval_status");
+            w.string(s.as_str());
+        }
+        if !self.suggestions.is_empty() {
+            w.key("suggestions");
+            w.strings(&self.suggestions);
+        }
+        w.byte(b'}');
+        w.into_bytes()
+    }
+}
+
+/// The deciding rule as the audit line carries it: `{"index", "summary"}`.
+fn rule_value(r: &engine::decision::RuleRef) -> Value {
+    let mut m = Map::new();
+    m.insert("index".into(), Value::from(r.index));
+    m.insert("summary".into(), Value::String(r.summary.clone()));
+    Value::Object(m)
 }
 
 fn scrub(s: &str) -> String {
@@ -227,7 +303,7 @@ fn event_body(
             evaluation_time_us: resp.eval_duration_us,
             message: scrub(&resp.message),
             policy: d.policy.clone(),
-            rule: d.rule.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+            rule: d.rule.as_ref().map(rule_value),
             matched_component: d.matched_component.as_deref().map(scrub),
             components: d.components.iter().map(|c| scrub(c)).collect(),
             enforced: resp.enforced,
@@ -386,7 +462,7 @@ pub(super) fn conclude_now(
     }
     st.metrics
         .record_decision(&ev.resp.decision, started.elapsed().as_micros() as u64);
-    serde_json::to_vec(&ev.resp).unwrap_or_default()
+    ev.resp.to_json()
 }
 
 async fn preflight_route(
@@ -533,7 +609,12 @@ async fn preflight_route(
     let handling = started.elapsed().saturating_sub(waited);
     st.metrics
         .record_decision(&resp.decision, handling.as_micros() as u64);
-    (StatusCode::OK, Json(resp)).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        resp.to_json(),
+    )
+        .into_response()
 }
 
 async fn healthz(State(st): St) -> Response {
@@ -706,4 +787,80 @@ async fn metrics_route(
         st.started.elapsed().as_secs(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json_writer::tests::CHARS;
+
+    #[test]
+    fn the_answer_is_written_as_serde_writes_it() {
+        let full = PreflightResponse {
+            allowed: false,
+            decision: "deny".into(),
+            message: "blocked <rm> & \"quotes\"\n\u{2028}".into(),
+            matched_policies: Some(["p1", "p\\2"].into_iter().collect()),
+            eval_duration_us: u64::MAX,
+            enforced: true,
+            enforcement_requested: true,
+            audit_id: Some("01ABC".into()),
+            policy_decision: Some("deny".into()),
+            policy_message: Some("m\t".into()),
+            policy: Some("p1".into()),
+            rule: Some(engine::decision::RuleRef {
+                index: 7,
+                summary: "deny when command matches \"rm *\"".into(),
+            }),
+            matched_component: Some("rm -rf x".into()),
+            approval_id: Some("01APPROVAL".into()),
+            approval_status: Some(Status::Pending),
+            suggestions: vec!["rampart allow 'rm -rf x'".into(), "edit p1".into()],
+        };
+        let mut cases = vec![full, bare()];
+        for status in [Status::Approved, Status::Denied, Status::Expired] {
+            cases.push(PreflightResponse {
+                approval_status: Some(status),
+                message: CHARS.concat(),
+                matched_policies: Some(engine::NameList::new()),
+                ..bare()
+            });
+        }
+        for r in &cases {
+            assert_eq!(
+                String::from_utf8(r.to_json()).unwrap(),
+                String::from_utf8(serde_json::to_vec(r).unwrap()).unwrap()
+            );
+        }
+    }
+
+    fn bare() -> PreflightResponse {
+        PreflightResponse {
+            allowed: true,
+            decision: "allow".into(),
+            message: String::new(),
+            matched_policies: None,
+            eval_duration_us: 0,
+            enforced: false,
+            enforcement_requested: false,
+            audit_id: None,
+            policy_decision: None,
+            policy_message: None,
+            policy: None,
+            rule: None,
+            matched_component: None,
+            approval_id: None,
+            approval_status: None,
+            suggestions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_audited_rule_is_the_rule_as_serialized() {
+        let r = engine::decision::RuleRef {
+            index: 3,
+            summary: "allow when <x>".into(),
+        };
+        assert_eq!(rule_value(&r), serde_json::to_value(&r).unwrap());
+    }
 }
