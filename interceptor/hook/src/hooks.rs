@@ -271,19 +271,20 @@ fn check_inner(
     let cfg = &st.config;
     let enforce = cfg.mode == Mode::Enforce;
     let pid = cstr::getpid();
-    let key = if enforce { deny_key(cmd, resolved) } else { 0 };
-    let since = net::now_ms().saturating_sub(LAST_DENY_AT.load(Ordering::Acquire));
+    // Cheapest test first: a process that denied nothing (a fresh child
+    // inherits its parent's pid here) needs neither the clock nor the
+    // fingerprint's `stat`.
     if enforce
-        && since < REPEAT_WINDOW_MS
         && LAST_DENY_PID.load(Ordering::Acquire) == pid
-        && LAST_DENY_KEY.load(Ordering::Acquire) == key
+        && net::now_ms().saturating_sub(LAST_DENY_AT.load(Ordering::Acquire)) < REPEAT_WINDOW_MS
+        && LAST_DENY_KEY.load(Ordering::Acquire) == deny_key(cmd, resolved)
     {
         debug(cfg, api, b"repeat of the previous denial", b"deny");
         return Check::Deny;
     }
-    let verdict = check_fresh(st, api, cmd, resolved);
+    let verdict = check_fresh(st, api, cmd, resolved, pid);
     if enforce && matches!(verdict, Check::Deny) {
-        LAST_DENY_KEY.store(key, Ordering::Release);
+        LAST_DENY_KEY.store(deny_key(cmd, resolved), Ordering::Release);
         LAST_DENY_AT.store(net::now_ms(), Ordering::Release);
         LAST_DENY_PID.store(pid, Ordering::Release);
     }
@@ -295,6 +296,7 @@ fn check_fresh(
     api: &'static [u8],
     cmd: &Command<'_, CStrIter<'_>>,
     resolved: Option<&[u8]>,
+    pid: i32,
 ) -> Check {
     let cfg = &st.config;
     let enforce = cfg.mode == Mode::Enforce;
@@ -325,7 +327,7 @@ fn check_fresh(
     let facts = Facts {
         cwd,
         resolved_path: resolved,
-        pid: i64::from(cstr::getpid()),
+        pid: i64::from(pid),
         ppid: i64::from(cstr::getppid()),
     };
     let mut decision_store = [0u8; 16];
@@ -339,7 +341,7 @@ fn check_fresh(
         suggestion: Buf::new(&mut suggestion_store),
     };
     let outcome = if st.snapshot.is_complete() {
-        let may_cache = cstr::getpid() == st.load_pid;
+        let may_cache = pid == st.load_pid;
         client::ask(cfg, st.token(), cmd, &facts, &mut answer, may_cache)
     } else {
         Outcome::Local(b"the protected environment could not be prepared")
@@ -349,7 +351,7 @@ fn check_fresh(
     match verdict {
         Verdict::Allow => Check::Allow,
         Verdict::AllowFailOpen => {
-            warn_fail_open(cfg, outcome);
+            warn_fail_open(cfg, outcome, pid);
             Check::Allow
         }
         Verdict::Deny => {
@@ -461,8 +463,7 @@ fn report_block(
 
 static WARNED_PID: AtomicI32 = AtomicI32::new(0);
 
-fn warn_fail_open(cfg: &Config, outcome: Outcome) {
-    let pid = cstr::getpid();
+fn warn_fail_open(cfg: &Config, outcome: Outcome, pid: i32) {
     if cfg.quiet || WARNED_PID.swap(pid, Ordering::AcqRel) == pid {
         return;
     }
