@@ -104,6 +104,42 @@ fn absent_daemon_fail_closed_denies() {
     assert!(stderr(&out).contains("does not exist"));
 }
 
+/// The hook gathers the working directory and parent pid only once the
+/// daemon is reachable, except near the 64 KiB request limit: a command that
+/// is too large to ask about is refused in enforce mode whether or not a
+/// daemon would have answered, as before.
+#[test]
+fn an_oversized_command_is_refused_even_with_no_daemon() {
+    let case = Case::new();
+    let missing = case.dir.path().join("nobody.sock");
+    let code = r#"
+import subprocess, sys
+for name, size in (("marker-allowed-near-limit", 30000), ("marker-denied-oversized", 70000)):
+    try:
+        subprocess.run(["/bin/sh", "-c", 'touch "$0"', sys.argv[1] + "/" + name, "a" * size])
+    except OSError as e:
+        print(name, type(e).__name__)
+"#;
+    let mut c = case.cmd(python3());
+    c.args(["-c", code, &case.path("")])
+        .env("RAMPART_SOCKET", &missing)
+        .env("RAMPART_QUIET", "1");
+    let out = output(&mut c);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        case.exists("marker-allowed-near-limit"),
+        "a large command under the limit fails open: {said}"
+    );
+    assert!(
+        !case.exists("marker-denied-oversized"),
+        "a command over the limit is refused without a daemon"
+    );
+    assert!(
+        said.contains("marker-denied-oversized PermissionError"),
+        "{said}"
+    );
+}
+
 #[test]
 fn refused_connection_fails_open() {
     let case = Case::new();

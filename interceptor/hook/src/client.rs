@@ -22,6 +22,7 @@
 use crate::buf::{Buf, Counter, Sink};
 use crate::command::Command;
 use crate::config::{Config, Transport};
+use crate::cstr::PATH_MAX;
 use crate::decide::Outcome;
 use crate::http::{
     self, Facts, Head, HeadError, Identity, StatusClass, Target, MAX_BODY, MAX_REQUEST_BODY,
@@ -36,18 +37,34 @@ use crate::net::{now_ms, Lease, Mapped, NetError, Socket, SocketSink};
 /// the caller, 26,176 with 3 KiB; see docs/BENCHMARKS.md for the rest).
 const STACK_REPLY: usize = 3 * 1024;
 
+/// How much the facts gathered late can add to the body: the working
+/// directory (`,"cwd":` and a quoted string of up to PATH_MAX bytes, each
+/// escaped to at most 6) and a relative executable joined to it (at most
+/// PATH_MAX bytes in place of the relative name, escaped alike). The parent
+/// pid is counted early at its longest.
+const LATE_FACTS_MAX: usize = 9 + 12 * PATH_MAX;
+
 /// Asks the daemon about `cmd`, with `token` as the bearer token when set.
+/// `early` are the facts known without a system call (`cwd` unset, `ppid`
+/// anything); `gather` completes them (the working directory, the parent
+/// pid). They are gathered once a connection is open, so an absent daemon
+/// costs no `getcwd` or `getppid`; unless the body could come near
+/// [`MAX_REQUEST_BODY`], in which case they are gathered first, since an
+/// oversized request is refused even when no daemon answers.
 /// `may_cache`: this process owns the kept-alive connection slot.
-pub fn ask<'a, I>(
+#[allow(clippy::too_many_arguments)]
+pub fn ask<'a, 'f, I, G>(
     cfg: &Config,
     token: Option<&[u8]>,
     cmd: &Command<'a, I>,
-    facts: &Facts<'_>,
+    early: &Facts<'_>,
+    gather: G,
     answer: &mut Answer<'_, '_>,
     may_cache: bool,
 ) -> Outcome
 where
     I: Iterator<Item = &'a [u8]> + Clone,
+    G: FnOnce() -> Facts<'f>,
 {
     let (host, base): (&[u8], &[u8]) = match &cfg.transport {
         Transport::Unix(_) => (b"localhost", b""),
@@ -66,10 +83,44 @@ where
         agent: cfg.agent.as_bytes(),
         session: cfg.session.as_bytes(),
     };
-    let mut count = Counter::default();
-    http::write_body(&mut count, &who, cmd, facts);
-    if count.len > MAX_REQUEST_BODY {
-        return Outcome::Local(b"the command is too large to check (over 64 KiB)");
+    let too_large = Outcome::Local(b"the command is too large to check (over 64 KiB)");
+    let bound = Facts {
+        ppid: i64::MIN,
+        ..*early
+    };
+    let mut gather = Some(gather);
+    let mut facts = None;
+    if body_len(&who, cmd, &bound).saturating_add(LATE_FACTS_MAX) > MAX_REQUEST_BODY {
+        let f = gather.take().map(|g| g());
+        if f.is_none_or(|f| body_len(&who, cmd, &f) > MAX_REQUEST_BODY) {
+            return too_large;
+        }
+        facts = f;
+    }
+    let deadline = now_ms().saturating_add(cfg.timeout_ms);
+
+    let mut lease = if may_cache { Lease::acquire() } else { None };
+    let cached = lease.as_mut().and_then(Lease::take);
+    let reused = cached.is_some();
+    let sock = match cached {
+        Some(s) => s,
+        None => match Socket::connect(&cfg.transport, deadline) {
+            Ok(s) => s,
+            Err(e) => {
+                release(lease);
+                return Outcome::Transport(e.reason());
+            }
+        },
+    };
+    let Some(facts) = facts.or_else(|| gather.take().map(|g| g())) else {
+        return too_large;
+    };
+    let len = body_len(&who, cmd, &facts);
+    if len > MAX_REQUEST_BODY {
+        // Not reached: the bound above covers what gathering adds.
+        sock.close();
+        release(lease);
+        return too_large;
     }
     let request = Request {
         cfg,
@@ -77,36 +128,38 @@ where
         target,
         who,
         cmd,
-        facts,
-        body_len: count.len,
+        facts: &facts,
+        body_len: len,
     };
-    let deadline = now_ms().saturating_add(cfg.timeout_ms);
-
-    let mut lease = if may_cache { Lease::acquire() } else { None };
-    if let Some(l) = lease.as_mut() {
-        if let Some(sock) = l.take() {
-            match request.round_trip(&sock, true, deadline, answer) {
-                Ok((outcome, reusable)) => {
-                    finish(lease, sock, reusable);
-                    return outcome;
-                }
-                Err(Failure::Stale) => sock.close(),
-                Err(Failure::Final(outcome)) => {
-                    sock.close();
+    let keep = lease.is_some();
+    let sock = match request.round_trip(&sock, keep, deadline, answer) {
+        Ok((outcome, reusable)) => {
+            finish(lease, sock, reusable && keep);
+            return outcome;
+        }
+        // The daemon closed the kept-alive connection while it was idle:
+        // once more on a fresh one.
+        Err(Failure::Stale) if reused => {
+            sock.close();
+            match Socket::connect(&cfg.transport, deadline) {
+                Ok(s) => s,
+                Err(e) => {
                     release(lease);
-                    return outcome;
+                    return Outcome::Transport(e.reason());
                 }
             }
         }
-    }
-    let sock = match Socket::connect(&cfg.transport, deadline) {
-        Ok(s) => s,
-        Err(e) => {
+        Err(Failure::Stale) => {
+            sock.close();
             release(lease);
-            return Outcome::Transport(e.reason());
+            return Outcome::Transport(NetError::Closed.reason());
+        }
+        Err(Failure::Final(outcome)) => {
+            sock.close();
+            release(lease);
+            return outcome;
         }
     };
-    let keep = lease.is_some();
     match request.round_trip(&sock, keep, deadline, answer) {
         Ok((outcome, reusable)) => {
             finish(lease, sock, reusable && keep);
@@ -123,6 +176,16 @@ where
             outcome
         }
     }
+}
+
+/// The length of the request body for these facts.
+fn body_len<'a, I>(who: &Identity<'_>, cmd: &Command<'a, I>, facts: &Facts<'_>) -> usize
+where
+    I: Iterator<Item = &'a [u8]> + Clone,
+{
+    let mut count = Counter::default();
+    http::write_body(&mut count, who, cmd, facts);
+    count.len
 }
 
 fn finish(lease: Option<Lease>, sock: Socket, reusable: bool) {

@@ -321,14 +321,25 @@ fn check_fresh(
     // One buffer for the directory and a relative executable made absolute
     // (not two PATH_MAX buffers: a forked child faults in every stack page the
     // hook's frames reach). Relative and too long to join: sent as it is.
+    // Gathered only once the daemon is reachable (see `client::ask`).
     let mut cwd_store = MaybeUninit::uninit();
-    let (cwd, joined) = cstr::getcwd_and_join(&mut cwd_store, resolved);
-    let resolved = joined.or(resolved);
-    let facts = Facts {
-        cwd,
+    let store = &mut cwd_store;
+    let early = Facts {
+        cwd: None,
         resolved_path: resolved,
         pid: i64::from(pid),
-        ppid: i64::from(cstr::getppid()),
+        ppid: 0,
+    };
+    let gather = move || {
+        // Moved out, so the closure is `FnOnce` and the facts may borrow it.
+        let store = store;
+        let (cwd, joined) = cstr::getcwd_and_join(store, resolved);
+        Facts {
+            cwd,
+            resolved_path: joined.or(resolved),
+            pid: i64::from(pid),
+            ppid: i64::from(cstr::getppid()),
+        }
     };
     let mut decision_store = [0u8; 16];
     let mut message_store = [0u8; 256];
@@ -342,7 +353,7 @@ fn check_fresh(
     };
     let outcome = if st.snapshot.is_complete() {
         let may_cache = pid == st.load_pid;
-        client::ask(cfg, st.token(), cmd, &facts, &mut answer, may_cache)
+        client::ask(cfg, st.token(), cmd, &early, gather, &mut answer, may_cache)
     } else {
         Outcome::Local(b"the protected environment could not be prepared")
     };
