@@ -244,8 +244,11 @@ fn check(api: &'static [u8], cmd: Command<'_, CStrIter<'_>>, resolved: Option<&[
 /// affects its parent, and valid for [`REPEAT_WINDOW_MS`] only, so a
 /// long-running program that retries later (after a policy change or a human
 /// approval) is asked again.
+#[cfg_attr(target_os = "linux", link_section = ".data")]
 static LAST_DENY_PID: AtomicI32 = AtomicI32::new(0);
+#[cfg_attr(target_os = "linux", link_section = ".data")]
 static LAST_DENY_KEY: AtomicU64 = AtomicU64::new(0);
+#[cfg_attr(target_os = "linux", link_section = ".data")]
 static LAST_DENY_AT: AtomicU64 = AtomicU64::new(0);
 /// How long a denial counts as "the previous one" for a PATH-walk retry.
 const REPEAT_WINDOW_MS: u64 = 500;
@@ -472,6 +475,7 @@ fn report_block(
     cstr::write_stderr(b.as_bytes());
 }
 
+#[cfg_attr(target_os = "linux", link_section = ".data")]
 static WARNED_PID: AtomicI32 = AtomicI32::new(0);
 
 fn warn_fail_open(cfg: &Config, outcome: Outcome, pid: i32) {

@@ -369,9 +369,12 @@ impl Socket {
     }
 }
 
+#[cfg_attr(target_os = "linux", link_section = ".data")]
 static CACHE_BUSY: AtomicBool = AtomicBool::new(false);
 static CACHE_FD: AtomicI32 = AtomicI32::new(-1);
+#[cfg_attr(target_os = "linux", link_section = ".data")]
 static CACHE_DEV: AtomicU64 = AtomicU64::new(0);
+#[cfg_attr(target_os = "linux", link_section = ".data")]
 static CACHE_INO: AtomicU64 = AtomicU64::new(0);
 
 /// A claim on the cached-connection slot; give it back with [`Lease::store`]

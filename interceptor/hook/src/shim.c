@@ -42,9 +42,14 @@ int execle(const char *path, const char *arg, ...);
 #ifdef __APPLE__
 #define HOOK(name) HIDDEN rampart_##name
 #define TLS_MODEL
+#define IN_DATA
 #else
 #define HOOK(name) EXPORT name
 #define TLS_MODEL __attribute__((tls_model("initial-exec")))
+/* In .data with the Rust side's small statics (see real.rs), not in .bss: the
+ * constructor writes these in every process, and a .bss that spills past the
+ * last file-backed page costs an anonymous page, one more fault per load. */
+#define IN_DATA __attribute__((section(".data")))
 #endif
 
 /* More arguments than this is treated as E2BIG (the kernel's own limit on
@@ -54,9 +59,9 @@ int execle(const char *path, const char *arg, ...);
 typedef int (*rampart_execv_fn)(const char *, char *const[]);
 typedef int (*rampart_execve_fn)(const char *, char *const[], char *const[]);
 
-static rampart_execv_fn hook_execv;
-static rampart_execv_fn hook_execvp;
-static rampart_execve_fn hook_execve;
+static rampart_execv_fn hook_execv IN_DATA;
+static rampart_execv_fn hook_execvp IN_DATA;
+static rampart_execve_fn hook_execve IN_DATA;
 
 /* Linux: initial-exec TLS, no allocation on first use. macOS: dyld's
  * thread-local variables, allocated on a thread's first access (a known
