@@ -423,7 +423,16 @@ fn spawn_connection(
         let slot = &reg.slot;
         match start {
             Start::Http => {
-                serve_http(stream, info, app, settings, spinner, slot, Vec::new()).await;
+                Box::pin(serve_http(
+                    stream,
+                    info,
+                    app,
+                    settings,
+                    spinner,
+                    slot,
+                    Vec::new(),
+                ))
+                .await;
             }
             Start::Direct => {
                 let http = HttpParts {
@@ -488,7 +497,13 @@ async fn serve_direct(
                     settings,
                     spinner,
                 } = http;
-                serve_http(stream, info, app, settings, spinner, slot, prefix).await;
+                // Boxed: hyper's connection state is most of this future's size,
+                // and a connection task is allocated and moved whole at spawn
+                // for every exec, most of which never need it.
+                Box::pin(serve_http(
+                    stream, info, app, settings, spinner, slot, prefix,
+                ))
+                .await;
                 return;
             }
             // Silent past the timeout, evicted or shutting down: close.
