@@ -2,8 +2,11 @@
 //! the link flags of librampart.
 //!
 //! Linux (`librampart.so`):
-//! * the shim archive linked whole, its three exec symbols exported through
-//!   an extra version script (rustc's own script hides every C symbol);
+//! * the shim archive linked whole; on x86_64 and aarch64 its variadic
+//!   `execl*` bodies are hidden and reached through exported Rust entry
+//!   points (`hooks.rs`, `variadic`), elsewhere the C symbols are exported
+//!   through an extra version script (rustc's own script hides every C
+//!   symbol; merging two scripts needs lld, GNU ld refuses it);
 //! * `-z now` (no lazy PLT binding: lazy binding would run the dynamic
 //!   resolver inside fork/vfork children) and `-z relro`;
 //! * `-nostartfiles`: the C runtime's start files only add `_init`/`_fini`
@@ -64,10 +67,17 @@ fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,--whole-archive");
     println!("cargo:rustc-cdylib-link-arg={}", archive.display());
     println!("cargo:rustc-cdylib-link-arg=-Wl,--no-whole-archive");
-    println!(
-        "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
-        map.display()
-    );
+    // On Linux x86_64 and aarch64 the `execl*` entry points are Rust items
+    // (hooks.rs, `variadic`) that rustc exports itself; elsewhere the C
+    // functions are exported through a second version script.
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let linux = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    if !(linux && (arch == "x86_64" || arch == "aarch64")) {
+        println!(
+            "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+            map.display()
+        );
+    }
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,now");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,relro");
     println!("cargo:rustc-cdylib-link-arg=-Wl,--as-needed");

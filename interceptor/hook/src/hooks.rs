@@ -1111,3 +1111,48 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
         }),
     }
 }
+
+/// `execl`, `execle` and `execlp` take variable arguments, which stable Rust
+/// cannot define, so their bodies are C (`shim.c`, `rampart_execl*`, hidden).
+/// These exported entry points jump there with every register and the stack
+/// as the caller left them, so the C function sees the original call. Being
+/// Rust items, they are listed in rustc's own export list; GNU ld refuses the
+/// second version script that exported the C functions directly (lld merges
+/// them), so this keeps the library linkable with the system linker on
+/// aarch64, where rustc does not default to lld.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod variadic {
+    extern "C" {
+        fn rampart_execl();
+        fn rampart_execle();
+        fn rampart_execlp();
+    }
+
+    macro_rules! jump_to {
+        ($name:ident, $target:ident) => {
+            /// Exported `execl*` entry point; see the module documentation.
+            ///
+            /// # Safety
+            /// The C contract of the libc function of the same name.
+            #[unsafe(naked)]
+            #[no_mangle]
+            pub unsafe extern "C" fn $name() {
+                // SAFETY: a single tail jump; nothing of the caller's state
+                // (arguments in registers and on the stack, the return
+                // address) is touched, and the target is the C hook with the
+                // libc signature.
+                #[cfg(target_arch = "x86_64")]
+                core::arch::naked_asm!("jmp {}", sym $target);
+                #[cfg(target_arch = "aarch64")]
+                core::arch::naked_asm!("b {}", sym $target);
+            }
+        };
+    }
+
+    jump_to!(execl, rampart_execl);
+    jump_to!(execle, rampart_execle);
+    jump_to!(execlp, rampart_execlp);
+}

@@ -44,7 +44,16 @@ int execle(const char *path, const char *arg, ...);
 #define TLS_MODEL
 #define IN_DATA
 #else
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+/* Exported by the Rust side: `execl` etc. in hooks.rs are jumps to these.
+ * rustc hides every symbol its own version script does not list, and GNU ld
+ * refuses a second anonymous version script to add these three. */
+#define HOOK(name) HIDDEN rampart_##name
+#else
+/* Elsewhere exported here and listed in exports.map (needs a linker that
+ * merges version scripts, such as lld). */
 #define HOOK(name) EXPORT name
+#endif
 #define TLS_MODEL __attribute__((tls_model("initial-exec")))
 /* In .data with the Rust side's small statics (see real.rs), not in .bss: the
  * constructor writes these in every process, and a .bss that spills past the
