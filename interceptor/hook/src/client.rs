@@ -83,45 +83,28 @@ where
         agent: cfg.agent.as_bytes(),
         session: cfg.session.as_bytes(),
     };
-    let too_large = Outcome::Local(b"the command is too large to check (over 64 KiB)");
     let bound = Facts {
         ppid: i64::MIN,
         ..*early
     };
-    let mut gather = Some(gather);
-    let mut facts = None;
-    if body_len(&who, cmd, &bound).saturating_add(LATE_FACTS_MAX) > MAX_REQUEST_BODY {
-        let f = gather.take().map(|g| g());
-        if f.is_none_or(|f| body_len(&who, cmd, &f) > MAX_REQUEST_BODY) {
-            return too_large;
-        }
-        facts = f;
-    }
+    let near_limit = body_len(&who, cmd, &bound).saturating_add(LATE_FACTS_MAX) > MAX_REQUEST_BODY;
     let deadline = now_ms().saturating_add(cfg.timeout_ms);
-
-    let mut lease = if may_cache { Lease::acquire() } else { None };
-    let cached = lease.as_mut().and_then(Lease::take);
-    let reused = cached.is_some();
-    let sock = match cached {
-        Some(s) => s,
-        None => match Socket::connect(&cfg.transport, deadline) {
-            Ok(s) => s,
-            Err(e) => {
-                release(lease);
-                return Outcome::Transport(e.reason());
-            }
-        },
-    };
-    let Some(facts) = facts.or_else(|| gather.take().map(|g| g())) else {
-        return too_large;
+    let (facts, sock, lease, reused) = if near_limit {
+        let facts = gather();
+        if body_len(&who, cmd, &facts) > MAX_REQUEST_BODY {
+            return Outcome::Local(b"the command is too large to check (over 64 KiB)");
+        }
+        match open(cfg, may_cache, deadline) {
+            Ok((sock, lease, reused)) => (facts, sock, lease, reused),
+            Err(outcome) => return outcome,
+        }
+    } else {
+        match open(cfg, may_cache, deadline) {
+            Ok((sock, lease, reused)) => (gather(), sock, lease, reused),
+            Err(outcome) => return outcome,
+        }
     };
     let len = body_len(&who, cmd, &facts);
-    if len > MAX_REQUEST_BODY {
-        // Not reached: the bound above covers what gathering adds.
-        sock.close();
-        release(lease);
-        return too_large;
-    }
     let request = Request {
         cfg,
         token,
@@ -174,6 +157,26 @@ where
             sock.close();
             release(lease);
             outcome
+        }
+    }
+}
+
+/// This process's kept-alive connection when it owns the slot and one is
+/// open (`true`: reused), else a new one; the lease goes with it.
+fn open(
+    cfg: &Config,
+    may_cache: bool,
+    deadline: u64,
+) -> Result<(Socket, Option<Lease>, bool), Outcome> {
+    let mut lease = if may_cache { Lease::acquire() } else { None };
+    if let Some(sock) = lease.as_mut().and_then(Lease::take) {
+        return Ok((sock, lease, true));
+    }
+    match Socket::connect(&cfg.transport, deadline) {
+        Ok(sock) => Ok((sock, lease, false)),
+        Err(e) => {
+            release(lease);
+            Err(Outcome::Transport(e.reason()))
         }
     }
 }
