@@ -168,18 +168,8 @@ impl JsonWriter {
     }
 
     /// An unsigned integer.
-    pub fn unsigned(&mut self, mut v: u64) {
-        let mut digits = [0u8; 20];
-        let mut n = digits.len();
-        loop {
-            n -= 1;
-            digits[n] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.out.extend_from_slice(&digits[n..]);
+    pub fn unsigned(&mut self, v: u64) {
+        push_decimal(&mut self.out, v);
     }
 
     /// A signed integer.
@@ -240,6 +230,21 @@ impl JsonWriter {
         }
         self.out.push(b'}');
     }
+}
+
+/// `v` in decimal, appended to `out`.
+pub fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut n = digits.len();
+    loop {
+        n -= 1;
+        digits[n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[n..]);
 }
 
 #[cfg(test)]

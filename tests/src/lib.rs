@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod recorder;
 pub mod stress;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -54,25 +55,40 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 /// serialises concurrent builds from several test binaries).
 pub fn hook_lib() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let root = workspace_root();
-        let manifest = root.join("interceptor/hook/Cargo.toml");
-        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--quiet", "--manifest-path"])
-            .arg(&manifest)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .output()
-            .expect("run cargo to build librampart.so");
-        assert!(
-            out.status.success(),
-            "building librampart.so failed (run scripts/test, or `cargo build --release --manifest-path interceptor/hook/Cargo.toml`):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let lib = root.join("interceptor/hook/target/release/librampart.so");
-        assert!(lib.exists(), "{} missing after build", lib.display());
-        lib
-    })
+    LIB.get_or_init(|| build_hook(None, &[]))
+}
+
+/// Builds `librampart.so` (release) for `target` (the host when `None`) with
+/// extra environment for cargo (a cross linker, say) and returns its path.
+pub fn build_hook(target: Option<&str>, env: &[(&str, &OsStr)]) -> PathBuf {
+    let root = workspace_root();
+    let manifest = root.join("interceptor/hook/Cargo.toml");
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS");
+    if let Some(t) = target {
+        cargo.args(["--target", t]);
+    }
+    for (k, v) in env {
+        cargo.env(k, v);
+    }
+    let out = cargo.output().expect("run cargo to build librampart.so");
+    assert!(
+        out.status.success(),
+        "building librampart.so{} failed (run scripts/test, or `cargo build --release --manifest-path interceptor/hook/Cargo.toml`):\n{}",
+        target.map(|t| format!(" for {t}")).unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = match target {
+        Some(t) => format!("interceptor/hook/target/{t}/release"),
+        None => "interceptor/hook/target/release".to_string(),
+    };
+    let lib = root.join(dir).join("librampart.so");
+    assert!(lib.exists(), "{} missing after build", lib.display());
+    lib
 }
 
 /// Compiles `tests/probes/<name>.c` (cached by modification time) and returns

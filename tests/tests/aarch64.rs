@@ -10,7 +10,7 @@
 //! and the Rust target (`rustup target add aarch64-unknown-linux-gnu`);
 //! `.ci/run` installs them. Missing tools fail the test, naming them.
 
-use e2e::{find_program, stdout, workspace_root, Case};
+use e2e::{build_hook, find_program, stdout, workspace_root, Case};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -32,35 +32,17 @@ fn tool(name: &str) -> PathBuf {
 fn aarch64_lib() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
-        let root = workspace_root();
         let cc = tool(CROSS_CC);
-        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "--target",
-                TARGET,
-                "--manifest-path",
-            ])
-            .arg(root.join("interceptor/hook/Cargo.toml"))
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", &cc)
-            .env("CC_aarch64_unknown_linux_gnu", &cc)
-            .output()
-            .expect("run cargo");
-        assert!(
-            out.status.success(),
-            "building librampart.so for {TARGET} failed (is the target installed? \
-             rustup target add {TARGET}):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let lib = root.join(format!(
-            "interceptor/hook/target/{TARGET}/release/librampart.so"
-        ));
-        assert!(lib.exists(), "{} missing after build", lib.display());
-        lib
+        build_hook(
+            Some(TARGET),
+            &[
+                (
+                    "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+                    cc.as_os_str(),
+                ),
+                ("CC_aarch64_unknown_linux_gnu", cc.as_os_str()),
+            ],
+        )
     })
 }
 

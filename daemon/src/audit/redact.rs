@@ -135,20 +135,10 @@ fn may_hold_secret(text: &str) -> bool {
             }
             b'x' => rest.starts_with(b"xox"),
             b'-' => rest.starts_with(b"-----BEGIN"),
-            b't' => {
-                assignment_word |= ci(b"token");
-                false
-            }
-            b'k' => {
-                assignment_word |= ci(b"key");
-                false
-            }
-            b'p' => {
-                assignment_word |= ci(b"pass");
-                false
-            }
-            b'c' => {
-                assignment_word |= ci(b"credential");
+            b't' | b'k' | b'p' | b'c' => {
+                assignment_word |= [&b"token"[..], b"key", b"pass", b"credential"]
+                    .iter()
+                    .any(|w| ci(w));
                 false
             }
             b'=' => {

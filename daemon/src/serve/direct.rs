@@ -177,18 +177,7 @@ impl<'a> Plain<'a> {
 fn response(body: &[u8], close: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 160);
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ");
-    let mut digits = [0u8; 20];
-    let mut n = digits.len();
-    let mut len = body.len();
-    loop {
-        n -= 1;
-        digits[n] = b'0' + (len % 10) as u8;
-        len /= 10;
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[n..]);
+    crate::json_writer::push_decimal(&mut out, body.len() as u64);
     out.extend_from_slice(b"\r\n");
     if close {
         out.extend_from_slice(b"connection: close\r\n");
