@@ -2,7 +2,8 @@
 //! `scripts/bench-daemon`).
 //!
 //! Usage: `bench_client (--socket PATH | --tcp ADDR --token T) --scenario
-//! keepalive|fresh|concurrent [--requests N] [--clients C] [--spin-us US]`
+//! keepalive|fresh|concurrent [--requests N] [--clients C] [--spin-us US]
+//! [--gap-us US]`
 //!
 //! `--spin-us US` makes the client wait for each answer the way `librampart.so`
 //! does (`RAMPART_SPIN_US`): poll the socket without sleeping, yielding the CPU
@@ -11,6 +12,12 @@
 //!
 //! `fresh` opens a connection per request and sends `Connection: close`, as the
 //! preload library does from a forked child.
+//!
+//! `--gap-us US` sleeps US microseconds between requests (keepalive, fresh): with
+//! a few milliseconds the daemon's CPU idles between requests and each one runs
+//! from cold caches, as between the launches of an exec burst; the round trip
+//! then measures how much code and data the answer touches, not only how many
+//! instructions it runs.
 //!
 //! Prints one line of JSON: scenario, transport, requests, client spin, median/p99
 //! round trip in microseconds and decisions per second.
@@ -137,6 +144,7 @@ fn main() {
     let mut clients = 8usize;
     let mut command = "git status".to_string();
     let mut spin = Duration::ZERO;
+    let mut gap = Duration::ZERO;
     while let Some(a) = args.next() {
         let mut v = || args.next().expect("flag value");
         match a.as_str() {
@@ -148,6 +156,7 @@ fn main() {
             "--clients" => clients = v().parse().unwrap(),
             "--command" => command = v(),
             "--spin-us" => spin = Duration::from_micros(v().parse().unwrap()),
+            "--gap-us" => gap = Duration::from_micros(v().parse().unwrap()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -181,6 +190,9 @@ fn main() {
                 }
                 round_trip(&mut *s, req, &mut buf, spin);
                 lat.push(r0.elapsed());
+                if !gap.is_zero() {
+                    std::thread::sleep(gap);
+                }
             }
             (lat, t0.elapsed())
         }
@@ -216,9 +228,10 @@ fn main() {
     lat.sort();
     let n = lat.len();
     println!(
-        "{{\"scenario\":\"{scenario}\",\"transport\":\"{transport}\",\"requests\":{n},\"clients\":{},\"client_spin_us\":{},\"median_us\":{:.1},\"p99_us\":{:.1},\"decisions_per_s\":{:.0}}}",
+        "{{\"scenario\":\"{scenario}\",\"transport\":\"{transport}\",\"requests\":{n},\"clients\":{},\"client_spin_us\":{},\"gap_us\":{},\"median_us\":{:.1},\"p99_us\":{:.1},\"decisions_per_s\":{:.0}}}",
         if scenario == "concurrent" { clients } else { 1 },
         spin.as_micros(),
+        gap.as_micros(),
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         n as f64 / elapsed.as_secs_f64()
