@@ -97,6 +97,15 @@ impl JsonWriter {
         self.out.extend_from_slice(b"\":");
     }
 
+    /// `,"name":"value"` when there is a value, nothing when there is none (a
+    /// field serde skips when it is absent).
+    pub fn string_field(&mut self, name: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.key(name);
+            self.string(v);
+        }
+    }
+
     /// A string, quoted and escaped.
     pub fn string(&mut self, s: &str) {
         let bytes = s.as_bytes();
@@ -258,6 +267,18 @@ pub(crate) mod tests {
         "\u{c}", "\u{0}", "\u{1}", "\u{1f}", "\u{7f}", "\u{80}", "é", "€", "…", "₀", "\u{2028}",
         "\u{2029}", "\u{202a}", "\u{2027}", "\u{fffd}", "😀",
     ];
+
+    /// A deterministic xorshift64* stream: `next(n)` is in `0..n`. For the
+    /// randomised tests of the hand-written encoders (no dependency).
+    pub(crate) fn xorshift(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut state = seed;
+        move |n| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+        }
+    }
 
     #[test]
     fn values_and_strings_are_written_as_serde_json_writes_them() {

@@ -29,10 +29,7 @@ pub fn encode(ev: &EventRef<'_>) -> Vec<u8> {
     w.string(ev.id);
     w.key("timestamp");
     w.string(ev.timestamp);
-    if let Some(kind) = ev.kind {
-        w.key("kind");
-        w.string(kind);
-    }
+    w.string_field("kind", ev.kind);
     w.key("agent");
     w.string(ev.agent);
     w.key("session");
@@ -82,10 +79,7 @@ fn peer(w: &mut JsonWriter, p: &Peer) {
         w.key("gid");
         w.unsigned(u64::from(gid));
     }
-    if let Some(addr) = &p.addr {
-        w.key("addr");
-        w.string(addr);
-    }
+    w.string_field("addr", p.addr.as_deref());
     w.byte(b'}');
 }
 
@@ -99,40 +93,25 @@ fn decision(w: &mut JsonWriter, d: &EventDecision) {
     }
     w.key("evaluation_time_us");
     w.unsigned(d.evaluation_time_us);
-    if !d.message.is_empty() {
-        w.key("message");
-        w.string(&d.message);
-    }
-    if let Some(policy) = &d.policy {
-        w.key("policy");
-        w.string(policy);
-    }
+    w.string_field(
+        "message",
+        Some(d.message.as_str()).filter(|m| !m.is_empty()),
+    );
+    w.string_field("policy", d.policy.as_deref());
     if let Some(rule) = &d.rule {
         w.key("rule");
         w.value(rule);
     }
-    if let Some(c) = &d.matched_component {
-        w.key("matched_component");
-        w.string(c);
-    }
+    w.string_field("matched_component", d.matched_component.as_deref());
     if !d.components.is_empty() {
         w.key("components");
         w.strings(&d.components);
     }
     w.key("enforced");
     w.bool(d.enforced);
-    if !d.mode.is_empty() {
-        w.key("mode");
-        w.string(&d.mode);
-    }
-    if let Some(p) = &d.policy_decision {
-        w.key("policy_decision");
-        w.string(p);
-    }
-    if let Some(a) = &d.approval_id {
-        w.key("approval_id");
-        w.string(a);
-    }
+    w.string_field("mode", Some(d.mode.as_str()).filter(|m| !m.is_empty()));
+    w.string_field("policy_decision", d.policy_decision.as_deref());
+    w.string_field("approval_id", d.approval_id.as_deref());
     w.byte(b'}');
 }
 
@@ -141,7 +120,7 @@ mod tests {
     use super::*;
     use crate::audit::chain::to_canonical_json;
     use crate::audit::event::SCHEMA_VERSION;
-    use crate::json_writer::tests::CHARS;
+    use crate::json_writer::tests::{xorshift, CHARS};
     use serde_json::{json, Map};
 
     fn random_text(next: &mut impl FnMut(usize) -> usize) -> String {
@@ -234,13 +213,7 @@ mod tests {
 
     #[test]
     fn random_strings_escape_as_serde_escapes_them() {
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = |n: usize| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as usize % n
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let host = host();
         for _ in 0..3_000 {
             let mut request = Map::new();

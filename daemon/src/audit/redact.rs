@@ -410,14 +410,7 @@ mod tests {
         for piece in PIECES {
             checked.push(piece.to_string());
         }
-        // xorshift64*: deterministic, no dependency.
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = |n: usize| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
-        };
+        let mut next = crate::json_writer::tests::xorshift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..60_000 {
             let mut text = String::new();
             for _ in 0..1 + next(6) {

@@ -171,14 +171,8 @@ impl PreflightResponse {
         w.bool(self.enforcement_requested);
         w.key("audit_id");
         w.opt_string(self.audit_id.as_deref());
-        if let Some(p) = &self.policy_decision {
-            w.key("policy_decision");
-            w.string(p);
-        }
-        if let Some(m) = &self.policy_message {
-            w.key("policy_message");
-            w.string(m);
-        }
+        w.string_field("policy_decision", self.policy_decision.as_deref());
+        w.string_field("policy_message", self.policy_message.as_deref());
         w.key("policy");
         w.opt_string(self.policy.as_deref());
         w.key("rule");
@@ -194,14 +188,8 @@ impl PreflightResponse {
         }
         w.key("matched_component");
         w.opt_string(self.matched_component.as_deref());
-        if let Some(a) = &self.approval_id {
-            w.key("approval_id");
-            w.string(a);
-        }
-        if let Some(s) = self.approval_status {
-            w.key("approval_status");
-            w.string(s.as_str());
-        }
+        w.string_field("approval_id", self.approval_id.as_deref());
+        w.string_field("approval_status", self.approval_status.map(Status::as_str));
         if !self.suggestions.is_empty() {
             w.key("suggestions");
             w.strings(&self.suggestions);
