@@ -648,6 +648,8 @@ fn socket_activation_through_listen_fds_and_sd_notify_ready() {
         .unwrap();
     // Like systemd: the listener is fd 3 and LISTEN_PID is the daemon's own pid. The
     // listener comes in as stdin and the shell moves it to fd 3 before exec.
+    // systemd keeps the socket across restarts: so does this test.
+    let kept = listener.try_clone().unwrap();
     let fd: std::os::fd::OwnedFd = listener.into();
     let mut child = Command::new("sh")
         .arg("-c")
@@ -683,6 +685,34 @@ fn socket_activation_through_listen_fds_and_sd_notify_ready() {
         sock.exists(),
         "an activated socket belongs to systemd and is kept"
     );
+    // ...and still works: a daemon started again on it serves the socket.
+    let fd: std::os::fd::OwnedFd = kept.into();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" serve --config \"$1\" --audit-dir \"$2\" --token-file \"$3\"")
+        .arg(bin())
+        .arg(dir.path().join("policy.yaml"))
+        .arg(dir.path().join("audit"))
+        .arg(dir.path().join("token"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env_remove("RAMPART_TOKEN")
+        .stdin(Stdio::from(fd))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let n = notify
+        .recv(&mut buf)
+        .expect("READY=1 from the second daemon");
+    assert_eq!(&buf[..n], b"READY=1");
+    let mut c = Conn::new(Box::new(
+        std::os::unix::net::UnixStream::connect(&sock).unwrap(),
+    ));
+    assert_eq!(c.preflight("ls", &[]).status, 200);
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
 }
 
 #[test]
@@ -1116,6 +1146,70 @@ fn requests_the_direct_path_cannot_finish_go_to_the_general_route() {
 
     assert_eq!(metric(&d, "rampart_direct_answers_total"), 1);
     assert_eq!(events(&d.audit).len(), 5);
+}
+
+#[test]
+fn plain_unix_requests_are_answered_on_the_accept_thread_unless_turned_off() {
+    let close = [hdr("Connection", "close")];
+    for (args, threaded) in [(vec![], true), (vec!["--no-accept-thread".into()], false)] {
+        let d = Daemon::start_with(Opts {
+            args,
+            ..Default::default()
+        });
+        // One-shot connections, as forked processes make them. Whether the request
+        // comes within the thread's wait depends on scheduling; of twenty, some do.
+        for _ in 0..20 {
+            let mut c = d.conn();
+            assert_eq!(
+                c.preflight("rm -rf ./marker", &close).json()["decision"],
+                "deny"
+            );
+            assert!(c.is_closed());
+        }
+        // A kept-alive connection: the thread answers at most its first request
+        // and hands it to the runtime, which answers the rest on it.
+        let mut kept = d.conn();
+        for _ in 0..3 {
+            assert_eq!(kept.preflight("ls", &[]).json()["decision"], "allow");
+        }
+        let on_thread = metric(&d, "rampart_accept_thread_answers_total");
+        assert_eq!(metric(&d, "rampart_direct_answers_total"), 23);
+        if threaded {
+            assert!((1..=21).contains(&on_thread), "{on_thread}");
+        } else {
+            assert_eq!(on_thread, 0);
+        }
+        // Audited alike, with the peer's credentials from either path.
+        let ev = events(&d.audit);
+        assert_eq!(ev.len(), 23);
+        for e in &ev {
+            assert_eq!(e["peer"]["transport"], "unix", "{e}");
+            assert_eq!(e["peer"]["pid"], std::process::id(), "{e}");
+        }
+        assert!(verify(&d.audit).0);
+    }
+}
+
+#[test]
+fn a_silent_connection_is_handed_over_without_holding_up_the_next_client() {
+    let d = Daemon::start();
+    let close = [hdr("Connection", "close")];
+    // Connects and says nothing for longer than the accept thread waits.
+    let mut silent = d.conn();
+    let mut other = d.conn();
+    assert_eq!(other.preflight("ls", &close).json()["decision"], "allow");
+    std::thread::sleep(Duration::from_millis(100));
+    // Its request is still served, by the runtime.
+    let r = silent.preflight("rm -rf ./marker", &close);
+    assert_eq!(r.json()["decision"], "deny");
+    assert!(silent.is_closed());
+    assert_eq!(metric(&d, "rampart_direct_answers_total"), 2);
+    assert!(metric(&d, "rampart_accept_thread_answers_total") <= 1);
+    // One that closes without a word costs nothing and is not audited.
+    drop(d.conn());
+    let mut after = d.conn();
+    assert_eq!(after.preflight("ls", &close).status, 200);
+    assert_eq!(events(&d.audit).len(), 3);
 }
 
 #[test]

@@ -85,11 +85,16 @@ pub struct Args {
     #[arg(long = "max-connections", default_value_t = 512)]
     pub max_connections: usize,
     /// After each answered request, keep polling for the next one this many
-    /// microseconds instead of sleeping, while such windows keep catching requests
-    /// (saves a sleeping thread's wake-up; 0: off; at most 100000).
+    /// microseconds instead of sleeping, while such windows keep catching requests,
+    /// and poll a new Unix socket connection for its request as long (saves a
+    /// sleeping thread's wake-up; 0: off; at most 100000).
     #[arg(long = "spin-us", value_name = "US", default_value_t = super::spin::DEFAULT_SPIN_US,
           value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub spin_us: u64,
+    /// Serve the Unix socket on the runtime's thread like loopback TCP, not on an
+    /// accept thread of its own (serve::fast_lane): for comparisons.
+    #[arg(long = "no-accept-thread", hide = true)]
+    pub no_accept_thread: bool,
     /// Do not watch policy files for changes (SIGHUP and the reload route still work).
     #[arg(long = "no-watch")]
     pub no_watch: bool,

@@ -82,10 +82,22 @@ impl SharedStream {
     }
 
     /// Non-blocking write; `WouldBlock` when the send buffer is full.
-    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
             SharedStream::Unix(s) => s.try_write(buf),
             SharedStream::Tcp(s) => s.try_write(buf),
+        }
+    }
+
+    /// Write now with a plain `send(2)`, whatever tokio last saw of the socket's
+    /// readiness (its `try_write` answers `WouldBlock` from that without trying,
+    /// and a connection the accept thread handed over was registered moments ago,
+    /// before the runtime has polled it). For writes made outside hyper's
+    /// polling: the interim head.
+    pub fn send_now(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            SharedStream::Unix(s) => socket2::SockRef::from(s).send(buf),
+            SharedStream::Tcp(s) => socket2::SockRef::from(s).send(buf),
         }
     }
 

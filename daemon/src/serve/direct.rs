@@ -63,15 +63,53 @@ pub enum Accepted {
     Waiting,
 }
 
+/// A connected socket the direct path reads and writes without waiting: a
+/// tokio stream (served on the runtime) or a non-blocking std stream (served on
+/// the accept thread, see [`super::fast_lane`]).
+pub trait Peer {
+    /// Append what has arrived (at most [`READ_AT_ONCE`] bytes) to `buf`;
+    /// `WouldBlock` when nothing has.
+    fn read_some(&self, buf: &mut Vec<u8>) -> io::Result<usize>;
+    /// Write what the socket takes now; `WouldBlock` when it takes nothing.
+    fn write_some(&self, bytes: &[u8]) -> io::Result<usize>;
+}
+
+impl Peer for tokio::net::UnixStream {
+    fn read_some(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        buf.reserve(READ_AT_ONCE);
+        self.try_read_buf(buf)
+    }
+
+    fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
+        self.try_write(bytes)
+    }
+}
+
+impl Peer for std::os::unix::net::UnixStream {
+    fn read_some(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        use std::io::Read;
+        let old = buf.len();
+        buf.resize(old + READ_AT_ONCE, 0);
+        let r = (&*self).read(&mut buf[old..]);
+        buf.truncate(old + *r.as_ref().unwrap_or(&0));
+        r
+    }
+
+    fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
+        use std::io::Write;
+        (&*self).write(bytes)
+    }
+}
+
 /// Read what the peer has sent so far and answer it if it is a complete, plain
 /// preflight request (see the module documentation). Never waits.
-pub fn try_answer(stream: &tokio::net::UnixStream, conn: &ConnInfo, st: &AppState) -> Accepted {
+pub fn try_answer(stream: &impl Peer, conn: &ConnInfo, st: &AppState) -> Accepted {
     if st.fsync == FsyncPolicy::Always {
         return Accepted::Pass(Vec::new());
     }
     let started = Instant::now();
     let mut buf = Vec::with_capacity(READ_AT_ONCE);
-    match stream.try_read_buf(&mut buf) {
+    match stream.read_some(&mut buf) {
         Ok(n) if n > 0 => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Waiting,
         // End of stream or an error: hyper sees the same.
@@ -210,10 +248,10 @@ fn with_http_date(f: impl FnOnce(&str)) {
 }
 
 /// Write as much of `answer` as the socket takes now.
-fn write_now(stream: &tokio::net::UnixStream, answer: Vec<u8>, keep_alive: bool) -> Accepted {
+fn write_now(stream: &impl Peer, answer: Vec<u8>, keep_alive: bool) -> Accepted {
     let mut sent = 0;
     while sent < answer.len() {
-        match stream.try_write(&answer[sent..]) {
+        match stream.write_some(&answer[sent..]) {
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 return Accepted::Unsent(answer[sent..].to_vec())

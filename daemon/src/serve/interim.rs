@@ -32,7 +32,7 @@ impl Interim {
         let deadline = Instant::now() + Duration::from_millis(200);
         let mut rest = PROCESSING;
         while !rest.is_empty() {
-            match self.0.try_write(rest) {
+            match self.0.send_now(rest) {
                 Ok(0) => return false,
                 Ok(n) => rest = &rest[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

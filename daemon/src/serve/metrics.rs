@@ -34,6 +34,8 @@ pub struct Metrics {
     /// Preflight requests answered without the general HTTP server (see
     /// `serve::direct`).
     pub direct_answers: AtomicU64,
+    /// Of those, answered on the Unix socket's accept thread (`serve::fast_lane`).
+    pub accept_thread_answers: AtomicU64,
     /// Export sinks' sent/failed/dropped counters (shared with their threads).
     pub export: Arc<super::export::ExportMetrics>,
 }
@@ -97,7 +99,7 @@ impl Metrics {
             "rampart_decision_duration_seconds_count {}",
             self.latency_count.load(Relaxed)
         );
-        let counters: [(&str, &str, u64); 8] = [
+        let counters: [(&str, &str, u64); 9] = [
             (
                 "rampart_audit_write_errors_total",
                 "Audit records that could not be written.",
@@ -132,6 +134,11 @@ impl Metrics {
                 "rampart_direct_answers_total",
                 "Plain Unix socket preflight requests answered without the general HTTP server.",
                 self.direct_answers.load(Relaxed),
+            ),
+            (
+                "rampart_accept_thread_answers_total",
+                "Of the direct answers, those given on the Unix socket's accept thread.",
+                self.accept_thread_answers.load(Relaxed),
             ),
             (
                 "rampart_approvals_pending",

@@ -19,6 +19,7 @@ pub mod config;
 pub mod conn;
 pub mod direct;
 pub mod export;
+pub mod fast_lane;
 pub mod hints;
 pub mod interim;
 pub mod listeners;
@@ -222,6 +223,7 @@ async fn serve(
     }
     let labels: Vec<String> = bound.iter().map(|b| b.label().to_string()).collect();
     let mut loops = Vec::new();
+    let mut stoppers = Vec::new();
     for b in bound {
         let ctx = AcceptCtx {
             app: app.clone(),
@@ -233,6 +235,17 @@ async fn serve(
             spinner: spinner.clone(),
         };
         match b {
+            Bound::Unix { listener, .. } if !args.no_accept_thread => {
+                let (lane, stopper) = fast_lane::FastLane::new(
+                    listener,
+                    Duration::from_micros(args.spin_us),
+                    sem.clone(),
+                )?;
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                lane.spawn(state.clone(), tx).context("accept thread")?;
+                loops.push(tokio::spawn(adopt_unix(rx, ctx)));
+                stoppers.push(stopper);
+            }
             Bound::Unix { listener, .. } => {
                 let l = tokio::net::UnixListener::from_std(listener)?;
                 loops.push(tokio::spawn(accept_unix(l, ctx)));
@@ -270,6 +283,9 @@ async fn serve(
     eprintln!("rampart: {sig}: shutting down");
     shutdown::sd_notify("STOPPING=1");
     let _ = stop_tx.send(true);
+    for s in stoppers {
+        s.stop(Duration::from_secs(2)).await;
+    }
     for l in loops {
         let _ = l.await;
     }
@@ -353,7 +369,7 @@ async fn accept_unix(l: tokio::net::UnixListener, mut ctx: AcceptCtx) {
                     info,
                     &ctx,
                     permit,
-                    Start::Direct,
+                    Start::Direct { answered: false },
                 );
             }
             Err(e) => accept_error(e).await,
@@ -376,10 +392,63 @@ async fn accept_tcp(l: tokio::net::TcpListener, mut ctx: AcceptCtx) {
                 let Some(permit) = ctx.permit().await else {
                     break;
                 };
-                spawn_connection(conn::SharedStream::Tcp(s), info, &ctx, permit, Start::Http);
+                spawn_connection(
+                    conn::SharedStream::Tcp(s),
+                    info,
+                    &ctx,
+                    permit,
+                    Start::Http(Vec::new()),
+                );
             }
             Err(e) => accept_error(e).await,
         }
+    }
+}
+
+/// Serve the connections the accept thread hands over (see [`fast_lane`]).
+async fn adopt_unix(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<fast_lane::Handoff>,
+    mut ctx: AcceptCtx,
+) {
+    use fast_lane::Then;
+    loop {
+        let h = tokio::select! {
+            h = rx.recv() => h,
+            _ = ctx.stop.wait_for(|s| *s) => break,
+        };
+        let Some(h) = h else { break };
+        let Ok(s) = tokio::net::UnixStream::from_std(h.stream) else {
+            continue;
+        };
+        let start = match h.then {
+            Then::Finish(rest) => {
+                let permit = h.permit;
+                tokio::spawn(async move {
+                    finish_answer(s, rest).await;
+                    drop(permit);
+                });
+                continue;
+            }
+            Then::Wait => Start::Direct { answered: false },
+            Then::Next => {
+                touch(&ctx.spinner);
+                Start::Direct { answered: true }
+            }
+            Then::Http(prefix) => Start::Http(prefix),
+        };
+        let permit = match h.permit {
+            Some(p) => p,
+            None => match ctx.permit().await {
+                Some(p) => {
+                    if let Some(a) = &h.admitted {
+                        let _ = a.send(());
+                    }
+                    p
+                }
+                None => break,
+            },
+        };
+        spawn_connection(conn::SharedStream::Unix(s), h.info, &ctx, permit, start);
     }
 }
 
@@ -399,9 +468,10 @@ async fn accept_error(e: std::io::Error) {
 enum Start {
     /// Wait for a request and answer it directly if it is a plain preflight
     /// request (see [`direct`]), else serve the connection with hyper.
-    Direct,
-    /// Serve it with hyper from the start.
-    Http,
+    /// `answered`: the connection's first request was answered already.
+    Direct { answered: bool },
+    /// Serve it with hyper from the start; these bytes were read from it already.
+    Http(Vec<u8>),
 }
 
 /// Serve a connection: plain preflight requests on the Unix socket are answered
@@ -422,25 +492,19 @@ fn spawn_connection(
     tokio::spawn(async move {
         let slot = &reg.slot;
         match start {
-            Start::Http => {
+            Start::Http(prefix) => {
                 Box::pin(serve_http(
-                    stream,
-                    info,
-                    app,
-                    settings,
-                    spinner,
-                    slot,
-                    Vec::new(),
+                    stream, info, app, settings, spinner, slot, prefix,
                 ))
                 .await;
             }
-            Start::Direct => {
+            Start::Direct { answered } => {
                 let http = HttpParts {
                     app,
                     settings,
                     spinner,
                 };
-                serve_direct(stream, info, &state, slot, http).await;
+                serve_direct(stream, info, &state, slot, http, answered).await;
             }
         }
         drop(reg);
@@ -465,8 +529,8 @@ async fn serve_direct(
     state: &AppState,
     slot: &Arc<conn::Slot>,
     http: HttpParts,
+    mut answered: bool,
 ) {
-    let mut answered = false;
     loop {
         // A silent new connection gets hyper's header timeout; between requests a
         // kept-alive one waits until the client, an eviction or the shutdown ends
