@@ -151,7 +151,14 @@ impl FastLane {
     }
 
     fn run(self, state: &AppState, handoff: &mpsc::UnboundedSender<Handoff>) {
+        let mut score = super::spin::Score::default();
+        let mut answered = false;
         loop {
+            // After an answer, poll for the next client for the spin window (while
+            // that pays off) before sleeping in `accept`.
+            if answered && !self.spin.is_zero() && score.should_spin() {
+                score.record(self.linger());
+            }
             let accepted = self.listener.accept();
             if self.stopping.load(Ordering::SeqCst) {
                 break;
@@ -178,14 +185,18 @@ impl FastLane {
                         .metrics
                         .connections_open
                         .fetch_add(1, Ordering::Relaxed);
-                    let then = self.serve(&stream, &info, state);
+                    let served = self.serve(&stream, &info, state);
                     state
                         .metrics
                         .connections_open
                         .fetch_sub(1, Ordering::Relaxed);
-                    (then, Some(permit))
+                    answered = matches!(served, Served::Answered(_));
+                    (served.into_then(), Some(permit))
                 }
-                Err(_) => (Some(Then::Wait), None),
+                Err(_) => {
+                    answered = false;
+                    (Some(Then::Wait), None)
+                }
             };
             if let Some(then) = then {
                 let (admitted, wait_admission) = match permit {
@@ -215,33 +226,27 @@ impl FastLane {
     }
 
     /// Answer the connection's first request if it comes within the spin window
-    /// (polling) and then [`WAIT`] (sleeping) and is a plain preflight request;
-    /// `None` when the connection is done with (answered and closing, or closed
-    /// by the peer), else what the runtime must do with it. A connection still
-    /// silent when another client is waiting to be accepted goes to the runtime
+    /// (polling) and then [`WAIT`] (sleeping) and is a plain preflight request. A
+    /// connection still silent when another client is waiting to be accepted goes to the runtime
     /// at once, so a silent client never holds up the others.
-    fn serve(&self, stream: &UnixStream, info: &ConnInfo, st: &AppState) -> Option<Then> {
+    fn serve(&self, stream: &UnixStream, info: &ConnInfo, st: &AppState) -> Served {
         let start = Instant::now();
         loop {
-            match direct::try_answer(stream, info, st) {
-                Accepted::Answered { keep_alive } => {
-                    st.metrics
-                        .accept_thread_answers
-                        .fetch_add(1, Ordering::Relaxed);
-                    return keep_alive.then_some(Then::Next);
-                }
-                Accepted::Unsent(rest) => {
-                    st.metrics
-                        .accept_thread_answers
-                        .fetch_add(1, Ordering::Relaxed);
-                    return Some(Then::Finish(rest));
-                }
+            let then = match direct::try_answer(stream, info, st) {
+                Accepted::Answered { keep_alive } => keep_alive.then_some(Then::Next),
+                Accepted::Unsent(rest) => Some(Then::Finish(rest)),
                 // End of stream before a request: nothing to serve.
-                Accepted::Pass(bytes) if bytes.is_empty() && peer_closed(stream) => return None,
-                Accepted::Pass(bytes) => return Some(Then::Http(bytes)),
-                Accepted::Waiting if self.await_request(stream, start) => {}
-                Accepted::Waiting => return Some(Then::Wait),
-            }
+                Accepted::Pass(bytes) if bytes.is_empty() && peer_closed(stream) => {
+                    return Served::Other(None)
+                }
+                Accepted::Pass(bytes) => return Served::Other(Some(Then::Http(bytes))),
+                Accepted::Waiting if self.await_request(stream, start) => continue,
+                Accepted::Waiting => return Served::Other(Some(Then::Wait)),
+            };
+            st.metrics
+                .accept_thread_answers
+                .fetch_add(1, Ordering::Relaxed);
+            return Served::Answered(then);
         }
     }
 
@@ -265,6 +270,22 @@ impl FastLane {
                 Ready::Nothing => return false,
             }
         }
+    }
+
+    /// Poll the listening socket for the spin window, yielding the CPU between
+    /// polls; true when a client came within it.
+    fn linger(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let start = Instant::now();
+        while start.elapsed() < self.spin {
+            let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+            if matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        false
     }
 
     /// Wait at most `limit` (zero: just look) for `stream` to have something to
@@ -291,6 +312,21 @@ impl FastLane {
             Ready::NextClient
         } else {
             Ready::Nothing
+        }
+    }
+}
+
+/// How [`FastLane::serve`] left a connection: answered or not, and what the
+/// runtime must do with it (`None`: nothing, it is closed).
+enum Served {
+    Answered(Option<Then>),
+    Other(Option<Then>),
+}
+
+impl Served {
+    fn into_then(self) -> Option<Then> {
+        match self {
+            Served::Answered(t) | Served::Other(t) => t,
         }
     }
 }

@@ -129,6 +129,41 @@ impl Spinner {
     }
 }
 
+/// The same hit-and-miss scoring for a single thread that polls by itself (the
+/// Unix socket's accept thread, `serve::fast_lane`): [`Score::should_spin`] after
+/// an answer, then [`Score::record`] whether the window caught the next client.
+#[derive(Debug, Default)]
+pub struct Score {
+    score: i32,
+    skipped: u32,
+}
+
+impl Score {
+    /// Whether to poll after this answer: always while windows pay off, one time
+    /// in [`PROBE_EVERY`] while they do not.
+    pub fn should_spin(&mut self) -> bool {
+        if self.score >= 0 {
+            return true;
+        }
+        self.skipped += 1;
+        if self.skipped < PROBE_EVERY {
+            return false;
+        }
+        self.skipped = 0;
+        self.score = 0;
+        true
+    }
+
+    /// How the window went: the next client came within it (`hit`) or not.
+    pub fn record(&mut self, hit: bool) {
+        self.score = if hit {
+            (self.score + 1).min(MAX_SCORE)
+        } else {
+            self.score - 1
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +239,42 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert!(s.active.load(Ordering::Relaxed), "the probe opens a window");
         task.abort();
+    }
+
+    #[test]
+    fn a_thread_score_stops_spinning_after_misses_and_probes() {
+        let mut s = Score::default();
+        assert!(s.should_spin());
+        s.record(true);
+        s.record(true);
+        // Two hits carry it through two misses.
+        for _ in 0..2 {
+            assert!(s.should_spin());
+            s.record(false);
+        }
+        assert!(s.should_spin());
+        s.record(false);
+        // Negative: only every PROBE_EVERY-th answer spins (and misses again).
+        let mut spins = 0;
+        for _ in 0..PROBE_EVERY * 3 {
+            if s.should_spin() {
+                spins += 1;
+                s.record(false);
+            }
+        }
+        assert_eq!(spins, 3);
+        // A probe that hits brings the spinning back.
+        while !s.should_spin() {}
+        s.record(true);
+        assert!(s.should_spin());
+        for _ in 0..MAX_SCORE + 5 {
+            s.record(true);
+        }
+        for _ in 0..MAX_SCORE {
+            s.record(false);
+        }
+        assert!(s.should_spin(), "at most MAX_SCORE hits are banked");
+        s.record(false);
+        assert!(!s.should_spin());
     }
 }
