@@ -978,6 +978,42 @@ fn shutdown_finishes_a_request_in_flight_and_closes_idle_connections() {
     assert!(out.contains("2 events"), "{out}");
 }
 
+#[test]
+fn an_idle_daemon_is_not_woken_by_its_own_timers() {
+    let d = Daemon::start();
+    let close = [hdr("Connection", "close")];
+    for _ in 0..5 {
+        assert_eq!(d.conn().preflight("ls", &close).status, 200);
+    }
+    // Let the group commit and the checkpoint settle, then count how often any of
+    // the daemon's threads went to sleep and woke again over a quiet second.
+    std::thread::sleep(Duration::from_millis(400));
+    let switches = || -> u64 {
+        let tasks = format!("/proc/{}/task", d.child.id());
+        std::fs::read_dir(tasks)
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .map(|v| v.trim().parse::<u64>().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    };
+    let before = switches();
+    std::thread::sleep(Duration::from_secs(1));
+    let woken = switches() - before;
+    // The audit sync thread used to wake every 10 ms: about 100 here.
+    assert!(woken <= 10, "{woken} wake-ups in an idle second");
+    // The checkpoint caught up before the quiet spell.
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(d.audit.join(".audit-chain-state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["event_count"], 5, "{state}");
+}
+
 /// A counter from `/metrics` (0 when absent).
 fn metric(d: &Daemon, name: &str) -> u64 {
     let m = String::from_utf8(d.conn().request("GET", "/metrics", &[], b"").body).unwrap();

@@ -25,7 +25,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
@@ -142,6 +142,19 @@ struct State {
     anchor_due: Option<Anchor>,
     ids: ulid::Generator,
     closed: bool,
+    /// The sync thread waits for work (see [`sync_loop`]): the next append
+    /// wakes it.
+    syncer_idle: bool,
+}
+
+impl State {
+    /// Whether the sync thread has something to do: data to sync, an anchor to
+    /// write, or a checkpoint behind the chain.
+    fn sync_due(&self, fsync: FsyncPolicy) -> bool {
+        (self.dirty && fsync != FsyncPolicy::Never)
+            || self.anchor_due.is_some()
+            || (self.count > 0 && self.saved.as_ref().map(|s| s.event_count) != Some(self.count))
+    }
 }
 
 struct Shared {
@@ -149,6 +162,8 @@ struct Shared {
     host: Host,
     state: Mutex<State>,
     stop: AtomicBool,
+    /// Signalled when an append finds the sync thread idle, and on close.
+    wake: Condvar,
 }
 
 /// Called with every event right after its line was written (see [`AuditWriter::set_tap`]).
@@ -187,6 +202,7 @@ impl AuditWriter {
             anchor_due: None,
             ids: ulid::Generator::new(),
             closed: false,
+            syncer_idle: false,
         };
         let recovery = recover(&cfg.dir, &mut state)?;
         let truncated = recovery.truncated_bytes;
@@ -195,6 +211,7 @@ impl AuditWriter {
             host: Host::current(),
             state: Mutex::new(state),
             stop: AtomicBool::new(false),
+            wake: Condvar::new(),
         });
         let s2 = Arc::clone(&shared);
         let syncer = std::thread::Builder::new()
@@ -286,6 +303,11 @@ impl AuditWriter {
         st.last_id = id.clone();
         st.count += 1;
         st.dirty = true;
+        if st.syncer_idle {
+            // Only the first event after a quiet spell pays for the wake-up.
+            st.syncer_idle = false;
+            sh.wake.notify_one();
+        }
         if sh.cfg.fsync == FsyncPolicy::Always {
             file.sync_data()
                 .map_err(io_err("fdatasync", &sh.cfg.dir.join(name(&st))))?;
@@ -331,6 +353,11 @@ impl AuditWriter {
     /// Flush, stop the sync thread and refuse further events.
     pub fn close(&self) -> Result<(), AuditError> {
         self.shared.stop.store(true, Ordering::SeqCst);
+        {
+            // Under the lock: the sync thread checks `stop` under it before waiting.
+            let _st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.wake.notify_all();
+        }
         if let Some(h) = self.syncer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
@@ -377,9 +404,23 @@ fn event_ref<'a>(
     }
 }
 
+/// The sync thread: group commit every 10 ms while events come, the checkpoint
+/// at most every 100 ms, and asleep (no timer) while there is nothing to do, so
+/// an idle daemon is not woken 100 times a second.
 fn sync_loop(sh: Arc<Shared>) {
     let mut last_state = Instant::now();
-    while !sh.stop.load(Ordering::SeqCst) {
+    loop {
+        {
+            let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+            while !sh.stop.load(Ordering::SeqCst) && !st.sync_due(sh.cfg.fsync) {
+                st.syncer_idle = true;
+                st = sh.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            st.syncer_idle = false;
+        }
+        if sh.stop.load(Ordering::SeqCst) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(10));
         let want_state = last_state.elapsed() >= Duration::from_millis(100);
         if want_state {
