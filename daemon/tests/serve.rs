@@ -1202,28 +1202,65 @@ fn plain_unix_requests_are_answered_on_the_accept_thread_unless_turned_off() {
             );
             assert!(c.is_closed());
         }
-        // A kept-alive connection: the thread answers at most its first request
-        // and hands it to the runtime, which answers the rest on it.
+        let on_thread = |d: &Daemon| metric(d, "rampart_accept_thread_answers_total");
+        let one_shot = on_thread(&d);
+        // A kept-alive connection, as a process spawning from itself keeps: the
+        // thread serves it while requests keep coming...
         let mut kept = d.conn();
         for _ in 0..3 {
             assert_eq!(kept.preflight("ls", &[]).json()["decision"], "allow");
         }
-        let on_thread = metric(&d, "rampart_accept_thread_answers_total");
-        assert_eq!(metric(&d, "rampart_direct_answers_total"), 23);
+        let kept_on_thread = on_thread(&d) - one_shot;
+        // ...and hands it to the runtime once idle for 100 ms; it still works.
+        std::thread::sleep(Duration::from_millis(300));
+        let before = on_thread(&d);
+        assert_eq!(kept.preflight("ls", &[]).json()["decision"], "allow");
+        let after_idle = on_thread(&d) - before;
+        assert_eq!(metric(&d, "rampart_direct_answers_total"), 24);
         if threaded {
-            assert!((1..=21).contains(&on_thread), "{on_thread}");
+            assert!((1..=20).contains(&one_shot), "{one_shot}");
+            assert!((1..=3).contains(&kept_on_thread), "{kept_on_thread}");
+            assert_eq!(after_idle, 0);
         } else {
-            assert_eq!(on_thread, 0);
+            assert_eq!(one_shot + kept_on_thread + after_idle, 0);
         }
         // Audited alike, with the peer's credentials from either path.
         let ev = events(&d.audit);
-        assert_eq!(ev.len(), 23);
+        assert_eq!(ev.len(), 24);
         for e in &ev {
             assert_eq!(e["peer"]["transport"], "unix", "{e}");
             assert_eq!(e["peer"]["pid"], std::process::id(), "{e}");
         }
         assert!(verify(&d.audit).0);
     }
+}
+
+#[test]
+fn kept_alive_connections_on_the_accept_thread_make_room_at_the_limit() {
+    let d = Daemon::start_with(Opts {
+        args: vec!["--max-connections".into(), "2".into()],
+        ..Default::default()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // Both slots taken by kept-alive connections the accept thread holds (each
+    // answered just now, so neither has been idle long enough to be handed over).
+    let mut a = d.conn();
+    let mut b = d.conn();
+    assert_eq!(a.preflight("ls", &[]).status, 200);
+    assert_eq!(b.preflight("ls", &[]).status, 200);
+    // A third client is admitted once the runtime, given both, closes the one
+    // idle the longest; the thread must not sit on them while it waits.
+    let t = Instant::now();
+    let mut c = d.conn();
+    assert_eq!(c.preflight("git status", &[]).status, 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "new client waited {:?}",
+        t.elapsed()
+    );
+    assert!(a.is_closed(), "the longest-idle connection is closed");
+    assert_eq!(b.preflight("ls", &[]).status, 200);
+    assert!(metric(&d, "rampart_connections_evicted_total") >= 1);
 }
 
 #[test]

@@ -85,14 +85,21 @@ impl Peer for tokio::net::UnixStream {
     }
 }
 
+thread_local! {
+    /// Where a std stream reads into: zeroed once per thread, not per read (safe
+    /// code cannot read into a `Vec`'s spare capacity, and zeroing 8 KiB for each
+    /// request of a few hundred bytes cost 8,200 instructions, callgrind).
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_AT_ONCE].into_boxed_slice());
+}
+
 impl Peer for std::os::unix::net::UnixStream {
     fn read_some(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
         use std::io::Read;
-        let old = buf.len();
-        buf.resize(old + READ_AT_ONCE, 0);
-        let r = (&*self).read(&mut buf[old..]);
-        buf.truncate(old + *r.as_ref().unwrap_or(&0));
-        r
+        READ_BUF.with_borrow_mut(|tmp| {
+            let n = (&*self).read(tmp)?;
+            buf.extend_from_slice(tmp.get(..n).unwrap_or_default());
+            Ok(n)
+        })
     }
 
     fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {

@@ -2,29 +2,37 @@
 //!
 //! Nearly every request the preload library sends comes on a connection of its
 //! own, from a process that was just forked and is about to `exec`: it connects,
-//! sends one request, reads the answer and is gone. Served by the tokio runtime,
-//! each one woke the runtime from `epoll_wait`, went through the accept task, a
+//! sends one request, reads the answer and is gone. The rest comes from processes
+//! that spawn from themselves (`posix_spawn`: `make`, Rust's `Command`, so Codex)
+//! on their one kept-alive connection. Served by the tokio runtime, each fresh
+//! connection woke the runtime from `epoll_wait`, went through the accept task, a
 //! connection task spawned for it and a second readiness wait for the request
 //! that `connect` had announced before the client sent it. This thread instead
-//! sleeps in a blocking `accept`, polls the new connection (non-blocking reads,
-//! yielding the CPU in between) for up to the spin window while the client sends,
-//! and answers a plain preflight request right there with the direct path's code
+//! sleeps in `poll` on the listening socket and the kept-alive connections it
+//! serves, accepts, polls a new connection for its request (yielding the CPU in
+//! between) for up to the spin window while the client sends, and answers a plain
+//! preflight request right there with the direct path's code
 //! ([`direct::try_answer`]). Nothing on this path touches the runtime, so the
-//! runtime's thread stays asleep.
+//! runtime's thread stays asleep. After an answer it keeps polling for the spin
+//! window, while such windows catch the next request.
 //!
 //! Everything else is handed to the runtime ([`Handoff`]), which serves it as
 //! before: a connection silent past the window (its request may still come: the
-//! runtime waits for it with the header timeout), a kept-alive connection after
-//! its first answer, an answer the socket did not take whole, and anything that
-//! is not a plain preflight request, with the bytes already read. The connection
-//! the thread serves holds a `--max-connections` slot, as on the runtime, and
-//! keeps it when handed over; when every slot is taken, the connection is handed
-//! over unread, and the runtime waits for a slot or makes one.
+//! runtime waits for it with the header timeout), a kept-alive connection idle
+//! for [`KEPT_IDLE`] or beyond the first [`KEPT_MAX`], an answer the socket did
+//! not take whole, and anything that is not a plain preflight request, with the
+//! bytes already read. A connection the thread serves holds a `--max-connections`
+//! slot, as on the runtime, and keeps it when handed over. When every slot is
+//! taken, the new connection goes over unread together with the kept-alive ones
+//! (the runtime closes the connection idle the longest to make room, and sees
+//! only those it serves), and the thread accepts nobody until the runtime has
+//! admitted it, so further clients wait in the listen backlog as before.
 //!
 //! Shutdown: [`Stopper::stop`] raises a flag and connects to the socket, which
-//! wakes the blocking `accept`; the thread sees the flag and ends. (Shutting the
-//! listening socket down would wake it too, but would also break a socket that
-//! systemd keeps for the next start.)
+//! wakes the thread; it sees the flag, closes its kept-alive connections (none
+//! has a request in progress: the thread answers as it reads) and ends.
+//! (Shutting the listening socket down would wake it too, but would also break a
+//! socket that systemd keeps for the next start.)
 
 use super::auth::ConnInfo;
 use super::direct::{self, Accepted};
@@ -104,7 +112,7 @@ pub struct FastLane {
 }
 
 impl FastLane {
-    /// Take over `listener` (made blocking); `spin` is how long a new connection
+    /// Take over `listener` (non-blocking: the thread polls it); `spin` is how long a new connection
     /// is polled for its request before the thread sleeps on it; `slots` are the
     /// `--max-connections` permits.
     pub fn new(
@@ -112,7 +120,7 @@ impl FastLane {
         spin: Duration,
         slots: Arc<Semaphore>,
     ) -> std::io::Result<(FastLane, Stopper)> {
-        listener.set_nonblocking(false)?;
+        listener.set_nonblocking(true)?;
         let stopping = Arc::new(AtomicBool::new(false));
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let stopper = Stopper {
@@ -151,88 +159,246 @@ impl FastLane {
     }
 
     fn run(self, state: &AppState, handoff: &mpsc::UnboundedSender<Handoff>) {
-        let mut score = super::spin::Score::default();
-        let mut answered = false;
+        let mut lane = Running {
+            lane: &self,
+            state,
+            handoff,
+            kept: Vec::new(),
+            score: super::spin::Score::default(),
+        };
+        lane.run();
+        drop(lane);
+        let _ = self.done.send(());
+    }
+}
+
+/// A kept-alive connection the thread serves between requests.
+struct Kept {
+    stream: UnixStream,
+    info: ConnInfo,
+    permit: OwnedSemaphorePermit,
+    idle_since: Instant,
+}
+
+/// The thread's state while it runs.
+struct Running<'a> {
+    lane: &'a FastLane,
+    state: &'a AppState,
+    handoff: &'a mpsc::UnboundedSender<Handoff>,
+    kept: Vec<Kept>,
+    score: super::spin::Score,
+}
+
+/// What [`Running::poll`] found ready.
+#[derive(Default)]
+struct Ready {
+    /// The connection being waited on has something to read (or was closed).
+    conn: bool,
+    /// A client waits to be accepted.
+    listener: bool,
+    /// Kept-alive connections with a request (or closed), by index.
+    kept: Vec<usize>,
+}
+
+impl Ready {
+    fn any(&self) -> bool {
+        self.conn || self.listener || !self.kept.is_empty()
+    }
+}
+
+impl Running<'_> {
+    fn run(&mut self) {
         loop {
-            // After an answer, poll for the next client for the spin window (while
-            // that pays off) before sleeping in `accept`.
-            if answered && !self.spin.is_zero() && score.should_spin() {
-                score.record(self.linger());
+            let ready = self.wait_for_work();
+            if self.lane.stopping.load(Ordering::SeqCst) {
+                return;
             }
-            let accepted = self.listener.accept();
-            if self.stopping.load(Ordering::SeqCst) {
-                break;
+            let mut answered = false;
+            // Highest index first: serving may remove the entry.
+            for &i in ready.kept.iter().rev() {
+                answered |= self.serve_kept(i);
             }
-            let stream = match accepted {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    eprintln!("rampart: accept failed: {e}");
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    std::thread::sleep(Duration::from_millis(50));
-                    continue;
+            if ready.listener {
+                match self.accept() {
+                    Flow::Go(a) => answered |= a,
+                    Flow::Stop => return,
                 }
+            }
+            // After an answer, poll for the next request for the spin window (while
+            // that pays off) before sleeping.
+            if answered && !self.lane.spin.is_zero() && self.score.should_spin() {
+                let hit = self.linger();
+                self.score.record(hit);
+            }
+        }
+    }
+
+    /// Sleep until a client connects or a kept-alive connection has something;
+    /// kept-alive connections idle for [`KEPT_IDLE`] go to the runtime meanwhile.
+    fn wait_for_work(&mut self) -> Ready {
+        loop {
+            let now = Instant::now();
+            let mut i = 0;
+            while i < self.kept.len() {
+                if now.duration_since(self.kept[i].idle_since) >= KEPT_IDLE {
+                    let k = self.kept.swap_remove(i);
+                    self.hand_over_kept(k, Then::Next);
+                } else {
+                    i += 1;
+                }
+            }
+            let limit = self
+                .kept
+                .iter()
+                .map(|k| KEPT_IDLE.saturating_sub(now.duration_since(k.idle_since)))
+                .min();
+            let ready = self.poll(None, limit.map(|d| d.max(Duration::from_millis(1))));
+            if ready.any() {
+                return ready;
+            }
+        }
+    }
+
+    /// Accept one client and serve it. `Go(answered)`, or `Stop` when the
+    /// runtime has gone.
+    fn accept(&mut self) -> Flow {
+        let stream = match self.lane.listener.accept() {
+            Ok((s, _)) => s,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                return Flow::Go(false)
+            }
+            Err(e) => {
+                eprintln!("rampart: accept failed: {e}");
+                // Out of file descriptors and similar: back off instead of spinning.
+                std::thread::sleep(Duration::from_millis(50));
+                return Flow::Go(false);
+            }
+        };
+        if self.lane.stopping.load(Ordering::SeqCst) || stream.set_nonblocking(true).is_err() {
+            return Flow::Go(false);
+        }
+        let info = peer(&stream);
+        let Ok(permit) = Arc::clone(&self.lane.slots).try_acquire_owned() else {
+            // Every slot taken: the runtime waits for one, or makes one by closing
+            // the connection idle the longest, which it can only see among those it
+            // serves: it gets the kept-alive ones too.
+            for k in std::mem::take(&mut self.kept) {
+                self.hand_over_kept(k, Then::Next);
+            }
+            let (tx, rx) = std::sync::mpsc::channel();
+            let h = Handoff {
+                stream,
+                info,
+                then: Then::Wait,
+                permit: None,
+                admitted: Some(tx),
             };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
+            if self.handoff.send(h).is_err() {
+                return Flow::Stop;
             }
-            let info = peer(&stream);
-            // Every slot taken: the runtime waits for one (or makes one, closing
-            // the connection idle the longest) before anything is read.
-            let (then, permit) = match Arc::clone(&self.slots).try_acquire_owned() {
-                Ok(permit) => {
-                    state
-                        .metrics
-                        .connections_open
-                        .fetch_add(1, Ordering::Relaxed);
-                    let served = self.serve(&stream, &info, state);
-                    state
-                        .metrics
-                        .connections_open
-                        .fetch_sub(1, Ordering::Relaxed);
-                    answered = matches!(served, Served::Answered(_));
-                    (served.into_then(), Some(permit))
-                }
-                Err(_) => {
-                    answered = false;
-                    (Some(Then::Wait), None)
-                }
-            };
-            if let Some(then) = then {
-                let (admitted, wait_admission) = match permit {
-                    Some(_) => (None, None),
-                    None => {
-                        let (tx, rx) = std::sync::mpsc::channel();
-                        (Some(tx), Some(rx))
-                    }
-                };
+            // Clients beyond the limit wait in the listen backlog.
+            let _ = rx.recv();
+            return Flow::Go(false);
+        };
+        let st = self.state;
+        st.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        let served = self.serve(&stream, &info);
+        let answered = matches!(served, Served::Answered(_));
+        match served.into_then() {
+            None => {
+                st.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+            }
+            Some(Then::Next) if self.kept.len() < KEPT_MAX => self.kept.push(Kept {
+                stream,
+                info,
+                permit,
+                idle_since: Instant::now(),
+            }),
+            Some(then) => {
+                st.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
                 let h = Handoff {
                     stream,
                     info,
                     then,
-                    permit,
-                    admitted,
+                    permit: Some(permit),
+                    admitted: None,
                 };
-                if handoff.send(h).is_err() {
-                    break;
-                }
-                // Clients beyond the limit wait in the listen backlog.
-                if let Some(rx) = wait_admission {
-                    let _ = rx.recv();
+                if self.handoff.send(h).is_err() {
+                    return Flow::Stop;
                 }
             }
         }
-        let _ = self.done.send(());
+        Flow::Go(answered)
     }
 
-    /// Answer the connection's first request if it comes within the spin window
-    /// (polling) and then [`WAIT`] (sleeping) and is a plain preflight request. A
-    /// connection still silent when another client is waiting to be accepted goes to the runtime
-    /// at once, so a silent client never holds up the others.
-    fn serve(&self, stream: &UnixStream, info: &ConnInfo, st: &AppState) -> Served {
+    /// Serve what kept-alive connection `i` sent; true when it was answered.
+    fn serve_kept(&mut self, i: usize) -> bool {
+        let Some(k) = self.kept.get(i) else {
+            return false;
+        };
+        let (then, answered) = match direct::try_answer(&k.stream, &k.info, self.state) {
+            Accepted::Answered { keep_alive: true } => {
+                self.state
+                    .metrics
+                    .accept_thread_answers
+                    .fetch_add(1, Ordering::Relaxed);
+                self.kept[i].idle_since = Instant::now();
+                return true;
+            }
+            Accepted::Waiting => return false,
+            Accepted::Answered { keep_alive: false } => (None, true),
+            Accepted::Unsent(rest) => (Some(Then::Finish(rest)), true),
+            Accepted::Pass(bytes) if bytes.is_empty() && peer_closed(&k.stream) => (None, false),
+            Accepted::Pass(bytes) => (Some(Then::Http(bytes)), false),
+        };
+        if answered {
+            self.state
+                .metrics
+                .accept_thread_answers
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let k = self.kept.swap_remove(i);
+        match then {
+            None => {
+                self.state
+                    .metrics
+                    .connections_open
+                    .fetch_sub(1, Ordering::Relaxed);
+            }
+            Some(then) => self.hand_over_kept(k, then),
+        }
+        answered
+    }
+
+    /// Give a kept-alive connection to the runtime, with its slot.
+    fn hand_over_kept(&self, k: Kept, then: Then) {
+        self.state
+            .metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+        let _ = self.handoff.send(Handoff {
+            stream: k.stream,
+            info: k.info,
+            then,
+            permit: Some(k.permit),
+            admitted: None,
+        });
+    }
+
+    /// Answer a new connection's first request if it comes within the spin
+    /// window (polling) and then [`WAIT`] (sleeping) and is a plain preflight
+    /// request. A connection still silent when another client is waiting to be
+    /// accepted, or a kept-alive connection has a request, goes to the runtime at
+    /// once, so a silent client never holds up the others.
+    fn serve(&self, stream: &UnixStream, info: &ConnInfo) -> Served {
         let start = Instant::now();
         loop {
-            let then = match direct::try_answer(stream, info, st) {
+            let then = match direct::try_answer(stream, info, self.state) {
                 Accepted::Answered { keep_alive } => keep_alive.then_some(Then::Next),
                 Accepted::Unsent(rest) => Some(Then::Finish(rest)),
                 // End of stream before a request: nothing to serve.
@@ -243,7 +409,8 @@ impl FastLane {
                 Accepted::Waiting if self.await_request(stream, start) => continue,
                 Accepted::Waiting => return Served::Other(Some(Then::Wait)),
             };
-            st.metrics
+            self.state
+                .metrics
                 .accept_thread_answers
                 .fetch_add(1, Ordering::Relaxed);
             return Served::Answered(then);
@@ -251,36 +418,36 @@ impl FastLane {
     }
 
     /// Wait for the connection's request: poll for the spin window (counted from
-    /// `start`), then sleep up to [`WAIT`]. False when it did not come, or another
-    /// client is waiting to be accepted.
+    /// `start`), then sleep up to [`WAIT`]. False when it did not come, or
+    /// something else wants the thread.
     fn await_request(&self, stream: &UnixStream, start: Instant) -> bool {
+        let spin = self.lane.spin;
         loop {
             let waited = start.elapsed();
-            let limit = if waited < self.spin {
+            let limit = if waited < spin {
                 Duration::ZERO
-            } else if waited < self.spin + WAIT {
+            } else if waited < spin + WAIT {
                 WAIT
             } else {
                 return false;
             };
-            match self.wait(stream, limit) {
-                Ready::Request => return true,
-                Ready::NextClient => return false,
-                Ready::Nothing if limit.is_zero() => std::thread::yield_now(),
-                Ready::Nothing => return false,
+            let ready = self.poll(Some(stream), Some(limit));
+            if ready.conn {
+                return true;
             }
+            if ready.any() || !limit.is_zero() {
+                return false;
+            }
+            std::thread::yield_now();
         }
     }
 
-    /// Poll the listening socket for the spin window, yielding the CPU between
-    /// polls; true when a client came within it.
+    /// Poll everything for the spin window, yielding the CPU between polls; true
+    /// when something came within it.
     fn linger(&self) -> bool {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        use std::os::fd::AsFd;
         let start = Instant::now();
-        while start.elapsed() < self.spin {
-            let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
-            if matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
+        while start.elapsed() < self.lane.spin {
+            if self.poll(None, Some(Duration::ZERO)).any() {
                 return true;
             }
             std::thread::yield_now();
@@ -288,33 +455,61 @@ impl FastLane {
         false
     }
 
-    /// Wait at most `limit` (zero: just look) for `stream` to have something to
-    /// read or another client to wait for `accept`.
-    fn wait(&self, stream: &UnixStream, limit: Duration) -> Ready {
+    /// Poll `conn` (if given), the listener and the kept-alive connections, for
+    /// at most `limit` (`None`: no limit).
+    fn poll(&self, conn: Option<&UnixStream>, limit: Option<Duration>) -> Ready {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use std::os::fd::AsFd;
-        let mut fds = [
-            PollFd::new(stream.as_fd(), PollFlags::POLLIN),
-            PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
-        ];
-        let timeout = PollTimeout::try_from(limit).unwrap_or(PollTimeout::ZERO);
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(self.kept.len() + 2);
+        fds.push(PollFd::new(self.lane.listener.as_fd(), PollFlags::POLLIN));
+        fds.extend(
+            self.kept
+                .iter()
+                .map(|k| PollFd::new(k.stream.as_fd(), PollFlags::POLLIN)),
+        );
+        if let Some(c) = conn {
+            fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = match limit {
+            None => PollTimeout::NONE,
+            Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
+        };
         loop {
             match poll(&mut fds, timeout) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Ok(n) if n > 0 => break,
-                _ => return Ready::Nothing,
+                _ => return Ready::default(),
             }
         }
-        let has = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        if has(&fds[0]) {
-            Ready::Request
-        } else if has(&fds[1]) {
-            Ready::NextClient
-        } else {
-            Ready::Nothing
+        let has = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+        let kept_end = 1 + self.kept.len();
+        Ready {
+            listener: has(&fds[0]),
+            kept: (1..kept_end)
+                .filter(|&i| has(&fds[i]))
+                .map(|i| i - 1)
+                .collect(),
+            conn: conn.is_some() && fds.get(kept_end).is_some_and(has),
         }
     }
 }
+
+/// Whether the thread goes on.
+enum Flow {
+    /// Go on; whether a request was answered.
+    Go(bool),
+    /// The runtime is gone: stop.
+    Stop,
+}
+
+/// At most this many kept-alive connections are served by the thread; more go
+/// to the runtime.
+const KEPT_MAX: usize = 64;
+
+/// A kept-alive connection idle this long goes to the runtime, which can close
+/// it to admit a new client at `--max-connections` (it only considers
+/// connections idle at least [`super::conn::EVICT_MIN_IDLE`], the same time).
+const KEPT_IDLE: Duration = super::conn::EVICT_MIN_IDLE;
 
 /// How [`FastLane::serve`] left a connection: answered or not, and what the
 /// runtime must do with it (`None`: nothing, it is closed).
@@ -329,16 +524,6 @@ impl Served {
             Served::Answered(t) | Served::Other(t) => t,
         }
     }
-}
-
-/// What [`FastLane::wait`] saw.
-enum Ready {
-    /// The connection has something to read (or was closed).
-    Request,
-    /// Another client is waiting to be accepted.
-    NextClient,
-    /// Neither, within the limit.
-    Nothing,
 }
 
 /// How long a connection silent past the spin window is waited for (sleeping)
