@@ -403,9 +403,17 @@ impl Tracker {
 
     /// Track a new connection (already asked to close if shutdown started).
     pub fn register(self: &Arc<Self>) -> Registration {
+        self.register_since(Instant::now())
+    }
+
+    /// Track a connection that has had nothing to do since `since` (one the
+    /// accept thread served and hands over): it is as old a candidate for
+    /// eviction as it really is.
+    pub fn register_since(self: &Arc<Self>, since: Instant) -> Registration {
+        let since_ms = since.saturating_duration_since(self.epoch).as_millis() as u64;
         let slot = Arc::new(Slot {
             phase: AtomicU8::new(FRESH),
-            since_ms: AtomicU64::new(self.epoch.elapsed().as_millis() as u64),
+            since_ms: AtomicU64::new(since_ms),
             in_service: AtomicU32::new(0),
             signal: AtomicU8::new(SIGNAL_NONE),
             signalled: AtomicBool::new(false),
@@ -517,6 +525,28 @@ mod tests {
         assert_eq!(t.evict_longest_idle(Duration::ZERO), Eviction::Evicted);
         drop((a, b));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_connection_handed_over_idle_keeps_its_age() {
+        let t = Arc::new(Tracker::default());
+        std::thread::sleep(Duration::from_millis(300));
+        let fresh = t.register();
+        // Idle on the accept thread for 250 ms before it came here.
+        let old = t.register_since(Instant::now() - Duration::from_millis(250));
+        assert_eq!(
+            t.evict_longest_idle(Duration::from_millis(200)),
+            Eviction::Evicted
+        );
+        assert!(old.slot.signalled.load(Relaxed));
+        assert!(!fresh.slot.signalled.load(Relaxed));
+        // A time before the tracker existed counts from its start.
+        let before = t
+            .epoch
+            .checked_sub(Duration::from_millis(100))
+            .unwrap_or(t.epoch);
+        let ancient = t.register_since(before);
+        assert_eq!(ancient.slot.since_ms.load(Relaxed), 0);
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct Handoff {
     /// Without a slot: told once the runtime has one for it (the thread
     /// accepts nobody else until then, as the runtime's accept loop did not).
     pub admitted: Option<std::sync::mpsc::Sender<()>>,
+    /// A kept-alive connection: idle since then.
+    pub idle_since: Option<Instant>,
 }
 
 /// What the runtime does with a handed-off connection.
@@ -297,6 +299,7 @@ impl Running<'_> {
                 then: Then::Wait,
                 permit: None,
                 admitted: Some(tx),
+                idle_since: None,
             };
             if self.handoff.send(h).is_err() {
                 return Flow::Stop;
@@ -327,6 +330,7 @@ impl Running<'_> {
                     then,
                     permit: Some(permit),
                     admitted: None,
+                    idle_since: None,
                 };
                 if self.handoff.send(h).is_err() {
                     return Flow::Stop;
@@ -387,6 +391,7 @@ impl Running<'_> {
             then,
             permit: Some(k.permit),
             admitted: None,
+            idle_since: Some(k.idle_since),
         });
     }
 

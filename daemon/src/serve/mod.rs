@@ -370,6 +370,7 @@ async fn accept_unix(l: tokio::net::UnixListener, mut ctx: AcceptCtx) {
                     &ctx,
                     permit,
                     Start::Direct { answered: false },
+                    ctx.tracker.register(),
                 );
             }
             Err(e) => accept_error(e).await,
@@ -398,6 +399,7 @@ async fn accept_tcp(l: tokio::net::TcpListener, mut ctx: AcceptCtx) {
                     &ctx,
                     permit,
                     Start::Http(Vec::new()),
+                    ctx.tracker.register(),
                 );
             }
             Err(e) => accept_error(e).await,
@@ -448,7 +450,18 @@ async fn adopt_unix(
                 None => break,
             },
         };
-        spawn_connection(conn::SharedStream::Unix(s), h.info, &ctx, permit, start);
+        let reg = match h.idle_since {
+            Some(t) => ctx.tracker.register_since(t),
+            None => ctx.tracker.register(),
+        };
+        spawn_connection(
+            conn::SharedStream::Unix(s),
+            h.info,
+            &ctx,
+            permit,
+            start,
+            reg,
+        );
     }
 }
 
@@ -482,8 +495,8 @@ fn spawn_connection(
     ctx: &AcceptCtx,
     permit: OwnedSemaphorePermit,
     start: Start,
+    reg: conn::Registration,
 ) {
-    let reg = ctx.tracker.register();
     let app = ctx.app.clone();
     let settings = ctx.settings.clone();
     let spinner = ctx.spinner.clone();
