@@ -8,8 +8,8 @@
 //! connection woke the runtime from `epoll_wait`, went through the accept task, a
 //! connection task spawned for it and a second readiness wait for the request
 //! that `connect` had announced before the client sent it. This thread instead
-//! sleeps in `poll` on the listening socket and the kept-alive connections it
-//! serves, accepts, polls a new connection for its request (yielding the CPU in
+//! sleeps in `accept` (in `poll` on the listening socket and the kept-alive
+//! connections it serves, while it has any), accepts, polls a new connection for its request (yielding the CPU in
 //! between) for up to the spin window while the client sends, and answers a plain
 //! preflight request right there with the direct path's code
 //! ([`direct::try_answer`]). Nothing on this path touches the runtime, so the
@@ -114,7 +114,7 @@ pub struct FastLane {
 }
 
 impl FastLane {
-    /// Take over `listener` (non-blocking: the thread polls it); `spin` is how long a new connection
+    /// Take over `listener` (made blocking); `spin` is how long a new connection
     /// is polled for its request before the thread sleeps on it; `slots` are the
     /// `--max-connections` permits.
     pub fn new(
@@ -122,7 +122,7 @@ impl FastLane {
         spin: Duration,
         slots: Arc<Semaphore>,
     ) -> std::io::Result<(FastLane, Stopper)> {
-        listener.set_nonblocking(true)?;
+        listener.set_nonblocking(false)?;
         let stopping = Arc::new(AtomicBool::new(false));
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let stopper = Stopper {
@@ -237,8 +237,17 @@ impl Running<'_> {
 
     /// Sleep until a client connects or a kept-alive connection has something;
     /// kept-alive connections idle for [`KEPT_IDLE`] go to the runtime meanwhile.
+    /// With none kept, the sleeping is left to `accept`.
     fn wait_for_work(&mut self) -> Ready {
         loop {
+            if self.kept.is_empty() {
+                // Nothing else to watch: sleep in `accept` itself, one system
+                // call fewer per connection than `poll` and then `accept`.
+                return Ready {
+                    listener: true,
+                    ..Ready::default()
+                };
+            }
             let now = Instant::now();
             let mut i = 0;
             while i < self.kept.len() {
@@ -261,8 +270,8 @@ impl Running<'_> {
         }
     }
 
-    /// Accept one client and serve it. `Go(answered)`, or `Stop` when the
-    /// runtime has gone.
+    /// Accept one client (waiting for one if none is there) and serve it.
+    /// `Go(answered)`, or `Stop` when stopping or the runtime has gone.
     fn accept(&mut self) -> Flow {
         let stream = match self.lane.listener.accept() {
             Ok((s, _)) => s,
@@ -281,7 +290,10 @@ impl Running<'_> {
                 return Flow::Go(false);
             }
         };
-        if self.lane.stopping.load(Ordering::SeqCst) || stream.set_nonblocking(true).is_err() {
+        if self.lane.stopping.load(Ordering::SeqCst) {
+            return Flow::Stop;
+        }
+        if stream.set_nonblocking(true).is_err() {
             return Flow::Go(false);
         }
         let info = peer(&stream);
