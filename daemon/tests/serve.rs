@@ -650,20 +650,22 @@ fn socket_activation_through_listen_fds_and_sd_notify_ready() {
     // listener comes in as stdin and the shell moves it to fd 3 before exec.
     // systemd keeps the socket across restarts: so does this test.
     let kept = listener.try_clone().unwrap();
-    let fd: std::os::fd::OwnedFd = listener.into();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" serve --config \"$1\" --audit-dir \"$2\" --token-file \"$3\"")
-        .arg(bin())
-        .arg(dir.path().join("policy.yaml"))
-        .arg(dir.path().join("audit"))
-        .arg(dir.path().join("token"))
-        .env("NOTIFY_SOCKET", &notify_path)
-        .env_remove("RAMPART_TOKEN")
-        .stdin(Stdio::from(fd))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let start = |fd: std::os::fd::OwnedFd| {
+        Command::new("sh")
+            .arg("-c")
+            .arg("exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" serve --config \"$1\" --audit-dir \"$2\" --token-file \"$3\"")
+            .arg(bin())
+            .arg(dir.path().join("policy.yaml"))
+            .arg(dir.path().join("audit"))
+            .arg(dir.path().join("token"))
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("RAMPART_TOKEN")
+            .stdin(Stdio::from(fd))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start(listener.into());
     let mut buf = [0u8; 64];
     let n = notify.recv(&mut buf).expect("READY=1 from the daemon");
     assert_eq!(&buf[..n], b"READY=1");
@@ -686,20 +688,7 @@ fn socket_activation_through_listen_fds_and_sd_notify_ready() {
         "an activated socket belongs to systemd and is kept"
     );
     // ...and still works: a daemon started again on it serves the socket.
-    let fd: std::os::fd::OwnedFd = kept.into();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" serve --config \"$1\" --audit-dir \"$2\" --token-file \"$3\"")
-        .arg(bin())
-        .arg(dir.path().join("policy.yaml"))
-        .arg(dir.path().join("audit"))
-        .arg(dir.path().join("token"))
-        .env("NOTIFY_SOCKET", &notify_path)
-        .env_remove("RAMPART_TOKEN")
-        .stdin(Stdio::from(fd))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start(kept.into());
     let n = notify
         .recv(&mut buf)
         .expect("READY=1 from the second daemon");

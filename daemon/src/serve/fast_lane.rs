@@ -66,7 +66,7 @@ pub struct Handoff {
 pub enum Then {
     /// Wait for its request (nothing has been read from it).
     Wait,
-    /// Its first request was answered and it stays open: wait for the next.
+    /// Answered, and the client keeps it open: wait for its next request.
     Next,
     /// Serve it with the general server; these bytes were already read.
     Http(Vec<u8>),
@@ -547,7 +547,7 @@ impl Served {
 /// before it is handed to the runtime, unless another client connects first.
 /// The preload library sends its request right after connecting; a slower
 /// client is served by the runtime instead.
-pub const WAIT: Duration = Duration::from_millis(2);
+const WAIT: Duration = Duration::from_millis(2);
 
 /// The peer's credentials (`SO_PEERCRED`).
 fn peer(stream: &UnixStream) -> ConnInfo {

@@ -432,10 +432,8 @@ async fn adopt_unix(
                 continue;
             }
             Then::Wait => Start::Direct { answered: false },
-            Then::Next => {
-                touch(&ctx.spinner);
-                Start::Direct { answered: true }
-            }
+            // Mostly connections idle for a while: no reason to spin for them.
+            Then::Next => Start::Direct { answered: true },
             Then::Http(prefix) => Start::Http(prefix),
         };
         let permit = match h.permit {
