@@ -115,7 +115,10 @@ pub fn try_answer(stream: &impl Peer, conn: &ConnInfo, st: &AppState) -> Accepte
         return Accepted::Pass(Vec::new());
     }
     let started = Instant::now();
-    let mut buf = Vec::with_capacity(READ_AT_ONCE);
+    // Each stream reserves what it reads into: the std one copies only what came
+    // (a few hundred bytes; an 8 KiB request is a "large" one to glibc, which
+    // consolidates its fast bins for each).
+    let mut buf = Vec::new();
     match stream.read_some(&mut buf) {
         Ok(n) if n > 0 => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Waiting,
