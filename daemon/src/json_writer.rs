@@ -97,12 +97,17 @@ impl JsonWriter {
         self.out.extend_from_slice(b"\":");
     }
 
+    /// `,"name":"value"`.
+    pub fn string_field(&mut self, name: &str, value: &str) {
+        self.key(name);
+        self.string(value);
+    }
+
     /// `,"name":"value"` when there is a value, nothing when there is none (a
     /// field serde skips when it is absent).
-    pub fn string_field(&mut self, name: &str, value: Option<&str>) {
+    pub fn opt_string_field(&mut self, name: &str, value: Option<&str>) {
         if let Some(v) = value {
-            self.key(name);
-            self.string(v);
+            self.string_field(name, v);
         }
     }
 

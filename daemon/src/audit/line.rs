@@ -25,19 +25,14 @@ pub fn encode(ev: &EventRef<'_>) -> Vec<u8> {
     let mut w = JsonWriter::new(Escaping::Go, TYPICAL_LINE);
     w.raw(b"{\"schema_version\":");
     w.string(ev.schema_version);
-    w.key("id");
-    w.string(ev.id);
-    w.key("timestamp");
-    w.string(ev.timestamp);
-    w.string_field("kind", ev.kind);
-    w.key("agent");
-    w.string(ev.agent);
-    w.key("session");
-    w.string(ev.session);
+    w.string_field("id", ev.id);
+    w.string_field("timestamp", ev.timestamp);
+    w.opt_string_field("kind", ev.kind);
+    w.string_field("agent", ev.agent);
+    w.string_field("session", ev.session);
     w.key("host");
     host(&mut w, ev.host);
-    w.key("tool");
-    w.string(ev.tool);
+    w.string_field("tool", ev.tool);
     w.key("request");
     w.map(ev.request);
     if let Some(p) = ev.peer {
@@ -46,10 +41,8 @@ pub fn encode(ev: &EventRef<'_>) -> Vec<u8> {
     }
     w.key("decision");
     decision(&mut w, ev.decision);
-    w.key("prev_hash");
-    w.string(ev.prev_hash);
-    w.key("hash");
-    w.string(ev.hash);
+    w.string_field("prev_hash", ev.prev_hash);
+    w.string_field("hash", ev.hash);
     w.byte(b'}');
     w.into_bytes()
 }
@@ -57,10 +50,8 @@ pub fn encode(ev: &EventRef<'_>) -> Vec<u8> {
 fn host(w: &mut JsonWriter, h: &Host) {
     w.raw(b"{\"hostname\":");
     w.string(&h.hostname);
-    w.key("os");
-    w.string(&h.os);
-    w.key("arch");
-    w.string(&h.arch);
+    w.string_field("os", &h.os);
+    w.string_field("arch", &h.arch);
     w.byte(b'}');
 }
 
@@ -79,7 +70,7 @@ fn peer(w: &mut JsonWriter, p: &Peer) {
         w.key("gid");
         w.unsigned(u64::from(gid));
     }
-    w.string_field("addr", p.addr.as_deref());
+    w.opt_string_field("addr", p.addr.as_deref());
     w.byte(b'}');
 }
 
@@ -93,25 +84,25 @@ fn decision(w: &mut JsonWriter, d: &EventDecision) {
     }
     w.key("evaluation_time_us");
     w.unsigned(d.evaluation_time_us);
-    w.string_field(
+    w.opt_string_field(
         "message",
         Some(d.message.as_str()).filter(|m| !m.is_empty()),
     );
-    w.string_field("policy", d.policy.as_deref());
+    w.opt_string_field("policy", d.policy.as_deref());
     if let Some(rule) = &d.rule {
         w.key("rule");
         w.value(rule);
     }
-    w.string_field("matched_component", d.matched_component.as_deref());
+    w.opt_string_field("matched_component", d.matched_component.as_deref());
     if !d.components.is_empty() {
         w.key("components");
         w.strings(&d.components);
     }
     w.key("enforced");
     w.bool(d.enforced);
-    w.string_field("mode", Some(d.mode.as_str()).filter(|m| !m.is_empty()));
-    w.string_field("policy_decision", d.policy_decision.as_deref());
-    w.string_field("approval_id", d.approval_id.as_deref());
+    w.opt_string_field("mode", Some(d.mode.as_str()).filter(|m| !m.is_empty()));
+    w.opt_string_field("policy_decision", d.policy_decision.as_deref());
+    w.opt_string_field("approval_id", d.approval_id.as_deref());
     w.byte(b'}');
 }
 

@@ -52,13 +52,21 @@ pub struct Handoff {
     pub info: ConnInfo,
     /// How the runtime goes on with it.
     pub then: Then,
-    /// Its `--max-connections` slot, if the thread got one.
-    pub permit: Option<OwnedSemaphorePermit>,
-    /// Without a slot: told once the runtime has one for it (the thread
-    /// accepts nobody else until then, as the runtime's accept loop did not).
-    pub admitted: Option<std::sync::mpsc::Sender<()>>,
+    /// Its `--max-connections` slot.
+    pub slot: Admission,
     /// A kept-alive connection: idle since then.
     pub idle_since: Option<Instant>,
+}
+
+/// A handed-off connection's `--max-connections` slot.
+#[derive(Debug)]
+pub enum Admission {
+    /// The thread took it.
+    Held(OwnedSemaphorePermit),
+    /// Every slot was taken: the runtime waits for one (or makes one) and then
+    /// says so here; the thread accepts nobody else until then, as the runtime's
+    /// own accept loop did not.
+    Wanted(std::sync::mpsc::Sender<()>),
 }
 
 /// What the runtime does with a handed-off connection.
@@ -309,8 +317,7 @@ impl Running<'_> {
                 stream,
                 info,
                 then: Then::Wait,
-                permit: None,
-                admitted: Some(tx),
+                slot: Admission::Wanted(tx),
                 idle_since: None,
             };
             if self.handoff.send(h).is_err() {
@@ -322,9 +329,8 @@ impl Running<'_> {
         };
         let st = self.state;
         st.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-        let served = self.serve(&stream, &info);
-        let answered = matches!(served, Served::Answered(_));
-        match served.into_then() {
+        let out = self.serve(&stream, &info);
+        match out.then {
             None => {
                 st.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
             }
@@ -340,8 +346,7 @@ impl Running<'_> {
                     stream,
                     info,
                     then,
-                    permit: Some(permit),
-                    admitted: None,
+                    slot: Admission::Held(permit),
                     idle_since: None,
                 };
                 if self.handoff.send(h).is_err() {
@@ -349,7 +354,7 @@ impl Running<'_> {
                 }
             }
         }
-        Flow::Go(answered)
+        Flow::Go(out.answered)
     }
 
     /// Serve what kept-alive connection `i` sent; true when it was answered.
@@ -357,38 +362,27 @@ impl Running<'_> {
         let Some(k) = self.kept.get(i) else {
             return false;
         };
-        let (then, answered) = match direct::try_answer(&k.stream, &k.info, self.state) {
-            Accepted::Answered { keep_alive: true } => {
-                self.state
-                    .metrics
-                    .accept_thread_answers
-                    .fetch_add(1, Ordering::Relaxed);
-                self.kept[i].idle_since = Instant::now();
-                return true;
-            }
-            Accepted::Waiting => return false,
-            Accepted::Answered { keep_alive: false } => (None, true),
-            Accepted::Unsent(rest) => (Some(Then::Finish(rest)), true),
-            Accepted::Pass(bytes) if bytes.is_empty() && peer_closed(&k.stream) => (None, false),
-            Accepted::Pass(bytes) => (Some(Then::Http(bytes)), false),
+        let Some(out) = self.outcome(
+            direct::try_answer(&k.stream, &k.info, self.state),
+            &k.stream,
+        ) else {
+            return false;
         };
-        if answered {
-            self.state
-                .metrics
-                .accept_thread_answers
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        let k = self.kept.swap_remove(i);
-        match then {
+        match out.then {
+            Some(Then::Next) => self.kept[i].idle_since = Instant::now(),
             None => {
+                self.kept.swap_remove(i);
                 self.state
                     .metrics
                     .connections_open
                     .fetch_sub(1, Ordering::Relaxed);
             }
-            Some(then) => self.hand_over_kept(k, then),
+            Some(then) => {
+                let k = self.kept.swap_remove(i);
+                self.hand_over_kept(k, then);
+            }
         }
-        answered
+        out.answered
     }
 
     /// Give a kept-alive connection to the runtime, with its slot.
@@ -401,8 +395,7 @@ impl Running<'_> {
             stream: k.stream,
             info: k.info,
             then,
-            permit: Some(k.permit),
-            admitted: None,
+            slot: Admission::Held(k.permit),
             idle_since: Some(k.idle_since),
         });
     }
@@ -412,26 +405,39 @@ impl Running<'_> {
     /// request. A connection still silent when another client is waiting to be
     /// accepted, or a kept-alive connection has a request, goes to the runtime at
     /// once, so a silent client never holds up the others.
-    fn serve(&self, stream: &UnixStream, info: &ConnInfo) -> Served {
+    fn serve(&self, stream: &UnixStream, info: &ConnInfo) -> Outcome {
         let start = Instant::now();
         loop {
-            let then = match direct::try_answer(stream, info, self.state) {
-                Accepted::Answered { keep_alive } => keep_alive.then_some(Then::Next),
-                Accepted::Unsent(rest) => Some(Then::Finish(rest)),
-                // End of stream before a request: nothing to serve.
-                Accepted::Pass(bytes) if bytes.is_empty() && peer_closed(stream) => {
-                    return Served::Other(None)
-                }
-                Accepted::Pass(bytes) => return Served::Other(Some(Then::Http(bytes))),
-                Accepted::Waiting if self.await_request(stream, start) => continue,
-                Accepted::Waiting => return Served::Other(Some(Then::Wait)),
-            };
+            if let Some(out) = self.outcome(direct::try_answer(stream, info, self.state), stream) {
+                return out;
+            }
+            if !self.await_request(stream, start) {
+                return Outcome {
+                    answered: false,
+                    then: Some(Then::Wait),
+                };
+            }
+        }
+    }
+
+    /// What one [`direct::try_answer`] on `stream` leaves to do (`None`: nothing
+    /// had arrived), counting the thread's answers.
+    fn outcome(&self, accepted: Accepted, stream: &UnixStream) -> Option<Outcome> {
+        let (answered, then) = match accepted {
+            Accepted::Waiting => return None,
+            Accepted::Answered { keep_alive } => (true, keep_alive.then_some(Then::Next)),
+            Accepted::Unsent(rest) => (true, Some(Then::Finish(rest))),
+            // End of stream before a request: nothing to serve.
+            Accepted::Pass(bytes) if bytes.is_empty() && peer_closed(stream) => (false, None),
+            Accepted::Pass(bytes) => (false, Some(Then::Http(bytes))),
+        };
+        if answered {
             self.state
                 .metrics
                 .accept_thread_answers
                 .fetch_add(1, Ordering::Relaxed);
-            return Served::Answered(then);
         }
+        Some(Outcome { answered, then })
     }
 
     /// Wait for the connection's request: poll for the spin window (counted from
@@ -528,19 +534,13 @@ const KEPT_MAX: usize = 64;
 /// connections idle at least [`super::conn::EVICT_MIN_IDLE`], the same time).
 const KEPT_IDLE: Duration = super::conn::EVICT_MIN_IDLE;
 
-/// How [`FastLane::serve`] left a connection: answered or not, and what the
-/// runtime must do with it (`None`: nothing, it is closed).
-enum Served {
-    Answered(Option<Then>),
-    Other(Option<Then>),
-}
-
-impl Served {
-    fn into_then(self) -> Option<Then> {
-        match self {
-            Served::Answered(t) | Served::Other(t) => t,
-        }
-    }
+/// How a connection was left after the thread read from it.
+struct Outcome {
+    /// A request was answered.
+    answered: bool,
+    /// What comes next: `Then::Next` keeps it open for its next request, `None`
+    /// closes it, anything else goes to the runtime.
+    then: Option<Then>,
 }
 
 /// How long a connection silent past the spin window is waited for (sleeping)

@@ -412,7 +412,7 @@ async fn adopt_unix(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<fast_lane::Handoff>,
     mut ctx: AcceptCtx,
 ) {
-    use fast_lane::Then;
+    use fast_lane::{Admission, Then};
     loop {
         let h = tokio::select! {
             h = rx.recv() => h,
@@ -423,8 +423,9 @@ async fn adopt_unix(
             continue;
         };
         let start = match h.then {
+            // The thread holds a slot for every connection it answered.
             Then::Finish(rest) => {
-                let permit = h.permit;
+                let permit = h.slot;
                 tokio::spawn(async move {
                     finish_answer(s, rest).await;
                     drop(permit);
@@ -436,17 +437,13 @@ async fn adopt_unix(
             Then::Next => Start::Direct { answered: true },
             Then::Http(prefix) => Start::Http(prefix),
         };
-        let permit = match h.permit {
-            Some(p) => p,
-            None => match ctx.permit().await {
-                Some(p) => {
-                    if let Some(a) = &h.admitted {
-                        let _ = a.send(());
-                    }
-                    p
-                }
-                None => break,
-            },
+        let permit = match h.slot {
+            Admission::Held(p) => p,
+            Admission::Wanted(admitted) => {
+                let Some(p) = ctx.permit().await else { break };
+                let _ = admitted.send(());
+                p
+            }
         };
         let reg = match h.idle_since {
             Some(t) => ctx.tracker.register_since(t),

@@ -154,10 +154,8 @@ impl PreflightResponse {
         let mut w = JsonWriter::new(Escaping::Json, 512);
         w.raw(b"{\"allowed\":");
         w.bool(self.allowed);
-        w.key("decision");
-        w.string(&self.decision);
-        w.key("message");
-        w.string(&self.message);
+        w.string_field("decision", &self.decision);
+        w.string_field("message", &self.message);
         w.key("matched_policies");
         match &self.matched_policies {
             Some(names) => w.strings(names),
@@ -171,8 +169,8 @@ impl PreflightResponse {
         w.bool(self.enforcement_requested);
         w.key("audit_id");
         w.opt_string(self.audit_id.as_deref());
-        w.string_field("policy_decision", self.policy_decision.as_deref());
-        w.string_field("policy_message", self.policy_message.as_deref());
+        w.opt_string_field("policy_decision", self.policy_decision.as_deref());
+        w.opt_string_field("policy_message", self.policy_message.as_deref());
         w.key("policy");
         w.opt_string(self.policy.as_deref());
         w.key("rule");
@@ -180,16 +178,15 @@ impl PreflightResponse {
             Some(r) => {
                 w.raw(b"{\"index\":");
                 w.unsigned(r.index as u64);
-                w.key("summary");
-                w.string(&r.summary);
+                w.string_field("summary", &r.summary);
                 w.byte(b'}');
             }
             None => w.raw(b"null"),
         }
         w.key("matched_component");
         w.opt_string(self.matched_component.as_deref());
-        w.string_field("approval_id", self.approval_id.as_deref());
-        w.string_field("approval_status", self.approval_status.map(Status::as_str));
+        w.opt_string_field("approval_id", self.approval_id.as_deref());
+        w.opt_string_field("approval_status", self.approval_status.map(Status::as_str));
         if !self.suggestions.is_empty() {
             w.key("suggestions");
             w.strings(&self.suggestions);

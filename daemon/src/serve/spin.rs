@@ -20,8 +20,8 @@
 //! the CPU (`sched_yield`) between polls, so other work on that CPU runs first.
 //! `--spin-us 0` turns it off.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -47,10 +47,8 @@ pub struct Spinner {
     last: AtomicU64,
     /// The spinning task is polling (a touch need not wake it).
     active: AtomicBool,
-    /// Hits minus misses, clamped to `MAX_SCORE` (see the module docs).
-    score: AtomicI32,
-    /// Activities skipped since the last probe while the score is negative.
-    skipped: AtomicU32,
+    /// Hits and misses (see the module docs).
+    score: Mutex<Score>,
     wake: Notify,
 }
 
@@ -64,8 +62,7 @@ impl Spinner {
                 epoch: Instant::now(),
                 last: AtomicU64::new(0),
                 active: AtomicBool::new(false),
-                score: AtomicI32::new(0),
-                skipped: AtomicU32::new(0),
+                score: Mutex::new(Score::default()),
                 wake: Notify::new(),
             })
         })
@@ -81,22 +78,16 @@ impl Spinner {
         self.last.store(self.now_ns(), Ordering::Relaxed);
         if self.active.load(Ordering::Relaxed) {
             // Caught while polling: the window paid off.
-            let _ = self
-                .score
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-                    Some((s + 1).min(MAX_SCORE))
-                });
+            self.score().record(true);
             return;
         }
-        if self.score.load(Ordering::Relaxed) < 0 {
-            let n = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n < PROBE_EVERY {
-                return;
-            }
-            self.skipped.store(0, Ordering::Relaxed);
-            self.score.store(0, Ordering::Relaxed);
+        if self.score().should_spin() {
+            self.wake.notify_one();
         }
-        self.wake.notify_one();
+    }
+
+    fn score(&self) -> std::sync::MutexGuard<'_, Score> {
+        self.score.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the window after the last activity is still open.
@@ -121,7 +112,7 @@ impl Spinner {
             }
             self.active.store(false, Ordering::Relaxed);
             // The window closed with nothing arriving: a miss.
-            self.score.fetch_sub(1, Ordering::Relaxed);
+            self.score().record(false);
             // A touch that lands between the last `open()` and clearing
             // `active` counts as a hit but opens no new window: the request
             // after it may pay one wake-up. Nothing else depends on it.
@@ -129,9 +120,10 @@ impl Spinner {
     }
 }
 
-/// The same hit-and-miss scoring for a single thread that polls by itself (the
-/// Unix socket's accept thread, `serve::fast_lane`): [`Score::should_spin`] after
-/// an answer, then [`Score::record`] whether the window caught the next client.
+/// The hit-and-miss scoring, for the spinner above and for a thread that polls by
+/// itself (the Unix socket's accept thread, `serve::fast_lane`):
+/// [`Score::should_spin`] after an activity, then [`Score::record`] whether the
+/// window caught the next one.
 #[derive(Debug, Default)]
 pub struct Score {
     score: i32,
@@ -198,10 +190,10 @@ mod tests {
         );
         // A touch while spinning is a hit and keeps the window open.
         s.touch();
-        assert_eq!(s.score.load(Ordering::Relaxed), 1);
+        assert_eq!(s.score().score, 1);
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert!(!s.active.load(Ordering::Relaxed), "asleep after the window");
-        assert_eq!(s.score.load(Ordering::Relaxed), 0, "one hit, one miss");
+        assert_eq!(s.score().score, 0, "one hit, one miss");
         s.touch();
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert!(
@@ -218,24 +210,16 @@ mod tests {
         s.touch();
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(!s.active.load(Ordering::Relaxed));
-        assert_eq!(s.score.load(Ordering::Relaxed), -1, "a window with no hit");
+        assert_eq!(s.score().score, -1, "a window with no hit");
         for _ in 1..PROBE_EVERY {
             s.touch();
             tokio::time::sleep(Duration::from_millis(1)).await;
             assert!(!s.active.load(Ordering::Relaxed), "no spin while negative");
         }
-        assert_eq!(
-            s.score.load(Ordering::Relaxed),
-            -1,
-            "skipped touches score nothing"
-        );
+        assert_eq!(s.score().score, -1, "skipped touches score nothing");
         s.touch();
-        assert_eq!(
-            s.score.load(Ordering::Relaxed),
-            0,
-            "the probe resets the score"
-        );
-        assert_eq!(s.skipped.load(Ordering::Relaxed), 0);
+        assert_eq!(s.score().score, 0, "the probe resets the score");
+        assert_eq!(s.score().skipped, 0);
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert!(s.active.load(Ordering::Relaxed), "the probe opens a window");
         task.abort();
