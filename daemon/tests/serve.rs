@@ -688,7 +688,7 @@ fn socket_activation_through_listen_fds_and_sd_notify_ready() {
         "an activated socket belongs to systemd and is kept"
     );
     // ...and still works: a daemon started again on it serves the socket.
-    let mut child = start(kept.into());
+    let child = start(kept.into());
     let n = notify
         .recv(&mut buf)
         .expect("READY=1 from the second daemon");
@@ -701,7 +701,13 @@ fn socket_activation_through_listen_fds_and_sd_notify_ready() {
         .arg(child.id().to_string())
         .status()
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

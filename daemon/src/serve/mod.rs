@@ -209,6 +209,7 @@ async fn serve(
     args: &Args,
     audit_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
+    let mut signals = shutdown::Signals::install()?;
     let app = routes::router(state.clone());
     let tracker = Arc::new(conn::Tracker::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -279,7 +280,7 @@ async fn serve(
     );
     shutdown::sd_notify("READY=1");
 
-    let sig = shutdown::wait_for_signal().await?;
+    let sig = signals.recv().await;
     eprintln!("rampart: {sig}: shutting down");
     shutdown::sd_notify("STOPPING=1");
     let _ = stop_tx.send(true);

@@ -6,15 +6,32 @@
 
 use std::os::unix::net::UnixDatagram;
 
-/// Resolve when SIGTERM or SIGINT arrives.
-pub async fn wait_for_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, caught from [`Signals::install`] on: installed before the
+/// daemon serves anything, so a signal that comes right after the first answer
+/// (or right after `READY=1`) still gets the graceful shutdown, not the default
+/// action that would end the process before the audit log is synced.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Catch SIGTERM and SIGINT from now on (inside the runtime).
+    pub fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolve when one of them arrives (or has arrived since `install`).
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
 
 /// Send a state line (`READY=1`, `STOPPING=1`, …) to systemd if it is listening.
