@@ -31,6 +31,7 @@ use super::routes::{self, MAX_BODY};
 use super::AppState;
 use crate::audit::writer::FsyncPolicy;
 use axum::http::{header, HeaderMap, HeaderValue};
+use nix::sys::socket::MsgFlags;
 use std::cell::RefCell;
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
@@ -92,19 +93,22 @@ thread_local! {
     static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_AT_ONCE].into_boxed_slice());
 }
 
+/// A std stream as the accept thread holds it: blocking (it saves a system call
+/// per connection), so each read and write says `MSG_DONTWAIT` itself.
 impl Peer for std::os::unix::net::UnixStream {
     fn read_some(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        use std::io::Read;
+        use std::os::fd::AsRawFd;
         READ_BUF.with_borrow_mut(|tmp| {
-            let n = (&*self).read(tmp)?;
+            let n = nix::sys::socket::recv(self.as_raw_fd(), tmp, MsgFlags::MSG_DONTWAIT)?;
             buf.extend_from_slice(tmp.get(..n).unwrap_or_default());
             Ok(n)
         })
     }
 
     fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
-        use std::io::Write;
-        (&*self).write(bytes)
+        use std::os::fd::AsRawFd;
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        Ok(nix::sys::socket::send(self.as_raw_fd(), bytes, flags)?)
     }
 }
 

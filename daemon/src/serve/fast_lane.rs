@@ -301,9 +301,6 @@ impl Running<'_> {
         if self.lane.stopping.load(Ordering::SeqCst) {
             return Flow::Stop;
         }
-        if stream.set_nonblocking(true).is_err() {
-            return Flow::Go(false);
-        }
         let info = peer(&stream);
         let Ok(permit) = Arc::clone(&self.lane.slots).try_acquire_owned() else {
             // Every slot taken: the runtime waits for one, or makes one by closing
@@ -568,7 +565,7 @@ fn peer_closed(stream: &UnixStream) -> bool {
     let peeked = nix::sys::socket::recv(
         stream.as_raw_fd(),
         &mut byte,
-        nix::sys::socket::MsgFlags::MSG_PEEK,
+        nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
     );
     matches!(peeked, Ok(0))
 }

@@ -420,6 +420,12 @@ async fn adopt_unix(
             _ = ctx.stop.wait_for(|s| *s) => break,
         };
         let Some(h) = h else { break };
+        // The accept thread reads and writes with MSG_DONTWAIT and leaves the
+        // socket blocking (one system call fewer per connection); tokio needs it
+        // non-blocking.
+        if h.stream.set_nonblocking(true).is_err() {
+            continue;
+        }
         let Ok(s) = tokio::net::UnixStream::from_std(h.stream) else {
             continue;
         };
