@@ -3,14 +3,17 @@
 //! carries its command into the engine's call, and the decoded call can be
 //! decided by the standard policy without panicking.
 //!
-//! The daemon is a binary crate, so its decoding module is compiled in here
-//! directly (`daemon/src/serve/preflight.rs` depends only on `engine` and
-//! `serde_json`).
+//! The daemon is a binary crate, so its decoding modules are compiled in here
+//! directly (`daemon/src/serve/preflight.rs` depends only on `engine`,
+//! `serde_json` and its sibling `hook_body.rs`, which depends on nothing).
 #![no_main]
 
 #[path = "../../daemon/src/serve/preflight.rs"]
 #[allow(dead_code)]
 mod preflight;
+/// `preflight`'s `super::hook_body`.
+#[path = "../../daemon/src/serve/hook_body.rs"]
+mod hook_body;
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;

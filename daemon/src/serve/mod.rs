@@ -1,7 +1,8 @@
 //! `rampart serve`: the policy daemon.
 //!
 //! Modules: [`config`] (flags), [`listeners`] (Unix, TCP, socket activation),
-//! [`routes`] (the HTTP API), [`preflight`] (request canonicalization), [`auth`]
+//! [`routes`] (the HTTP API), [`preflight`] (request canonicalization; [`hook_body`]
+//! reads the preload library's body), [`auth`]
 //! (peer credentials and the admin token), [`approvals`], [`metrics`], [`reload`],
 //! [`shutdown`] (signals, sd_notify), [`conn`] (connection streams and tracking).
 //!
@@ -21,6 +22,7 @@ pub mod direct;
 pub mod export;
 pub mod fast_lane;
 pub mod hints;
+pub mod hook_body;
 pub mod interim;
 pub mod listeners;
 pub mod metrics;

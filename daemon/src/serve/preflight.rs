@@ -6,8 +6,10 @@
 //! non-empty values are a 400. The canonical values are written back into `params`.
 
 use engine::ToolCall;
-use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use super::hook_body;
 
 use engine::decision::RESERVED_TOOLS as RESERVED;
 
@@ -145,64 +147,25 @@ pub fn parse(tool: &str, body: &[u8]) -> Result<Preflight, String> {
     parse_general(tool, body)
 }
 
-/// The body `librampart.so` sends for every exec, exactly: no other key, no
-/// `null`. Parsed straight into these fields instead of a `serde_json::Value`
-/// tree that `parse_general` then takes apart; anything else (another key, a
-/// `null`, a repeated key, a number that is not an integer, bad JSON) fails
-/// here and gets the general parser, its checks and its errors.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HookBody {
-    #[serde(default, deserialize_with = "present")]
-    agent: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    session: Option<String>,
-    params: HookParams,
-    #[serde(default, deserialize_with = "present")]
-    enforce: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
-    wait: Option<bool>,
-}
-
-/// `params` of [`HookBody`].
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HookParams {
-    command: String,
-    #[serde(default, deserialize_with = "present")]
-    cwd: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    resolved_path: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    pid: Option<i64>,
-    #[serde(default, deserialize_with = "present")]
-    ppid: Option<i64>,
-}
-
-/// A key that is there holds a value of its type: `null` is refused (the general
-/// parser keeps a `null` in the audited params, which these fields cannot).
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
-}
-
-/// [`parse_general`]'s result for the hook's exact body (see [`HookBody`]), or
-/// `None` to leave the body to it. The result equals the general parser's
-/// (tested on the hook's shapes and their near misses).
+/// [`parse_general`]'s result for the body `librampart.so` sends for every exec
+/// (read by [`hook_body::scan`]: exactly that shape, no other key, no `null`), or
+/// `None` to leave the body to it. The body is read straight into its fields
+/// instead of a `serde_json::Value` tree that `parse_general` then takes apart;
+/// anything else (another key, a `null`, a repeated key, a number that is not an
+/// integer, bad JSON) is declined here and gets the general parser, its checks and
+/// its errors. The result equals the general parser's (tested on the hook's shapes,
+/// their near misses and generated variants of both).
 fn parse_hook_body(tool: &str, body: &[u8]) -> Option<Preflight> {
     if tool != "exec" {
         return None;
     }
-    let b: HookBody = serde_json::from_slice(body).ok()?;
+    let b = hook_body::scan(body)?;
     let p = b.params;
     if p.command.trim().is_empty() {
         // The general parser's error.
         return None;
     }
-    let command = p.command;
+    let command = p.command.into_owned();
     let mut params = Map::new();
     params.insert("command".into(), Value::String(command.clone()));
     let workdir = p
@@ -211,10 +174,10 @@ fn parse_hook_body(tool: &str, body: &[u8]) -> Option<Preflight> {
         .filter(|c| !c.trim().is_empty())
         .map(str::to_owned);
     if let Some(c) = p.cwd {
-        params.insert("cwd".into(), Value::String(c));
+        params.insert("cwd".into(), Value::String(c.into_owned()));
     }
     if let Some(r) = p.resolved_path {
-        params.insert("resolved_path".into(), Value::String(r));
+        params.insert("resolved_path".into(), Value::String(r.into_owned()));
     }
     if let Some(n) = p.pid {
         params.insert("pid".into(), Value::from(n));
@@ -233,8 +196,8 @@ fn parse_hook_body(tool: &str, body: &[u8]) -> Option<Preflight> {
     Some(Preflight {
         call: ToolCall {
             tool: tool.to_string(),
-            agent: b.agent.unwrap_or_default(),
-            session: b.session.unwrap_or_default(),
+            agent: b.agent.map(Cow::into_owned).unwrap_or_default(),
+            session: b.session.map(Cow::into_owned).unwrap_or_default(),
             agent_depth: 0,
             params,
             input: None,
