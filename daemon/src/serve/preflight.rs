@@ -360,6 +360,31 @@ mod tests {
         assert_eq!(r.audit_params["pid"], 5);
     }
 
+    /// `parse_hook_body` takes `body`, and gives what `parse_general` gives.
+    fn assert_taken_as_general(body: &[u8]) {
+        let shown = String::from_utf8_lossy(body);
+        let fast = parse_hook_body("exec", body);
+        assert!(fast.is_some(), "not taken: {shown}");
+        let general = parse_general("exec", body).unwrap();
+        assert_eq!(
+            format!("{:?}", fast.unwrap()),
+            format!("{general:?}"),
+            "{shown}"
+        );
+    }
+
+    /// `parse_hook_body` leaves `body` to `parse_general`, and `parse` answers
+    /// what `parse_general` answers.
+    fn assert_left_to_general(tool: &str, body: &[u8]) {
+        let shown = String::from_utf8_lossy(body);
+        assert!(parse_hook_body(tool, body).is_none(), "taken: {shown}");
+        assert_eq!(
+            format!("{:?}", parse(tool, body)),
+            format!("{:?}", parse_general(tool, body)),
+            "{shown}"
+        );
+    }
+
     #[test]
     fn the_hook_body_parses_as_the_general_parser_parses_it() {
         let taken = [
@@ -369,54 +394,602 @@ mod tests {
             r#"{"params":{"command":"echo \"q\" \u00e9 \t","cwd":"/a b","resolved_path":""},"enforce":false,"wait":false}"#,
             r#"{"params":{"command":"x 2>/dev/null","ppid":9223372036854775807}}"#,
             r#"{"session":"","params":{"cwd":"/w","command":" ls "}}"#,
+            // Every escape, upper- and lower-case hex, a surrogate pair, raw non-ASCII.
+            r#"{"params":{"command":"a\"b\\c\/d\be\ff\ng\rh\ti \u0041\u00e9\u00E9\u65e5\uFFFF \ud83d\ude00\uD83D\uDE00"}}"#,
+            "{\"agent\":\"caf\u{e9}\",\"params\":{\"command\":\"echo \u{65e5}\u{672c} \u{1f600}\",\"cwd\":\"/t\u{e9}mp\"}}",
+            r#"{"params":{"command":"printf '\u0000' \u007f"}}"#,
+            // Whitespace between every token, before and after the body.
+            " \t\r\n{ \"agent\" :\n\"a\" ,\t\"params\"\r\n:\r\n{ \"command\" : \"ls\" , \"pid\" : 5 , \"ppid\" : 1 } , \"wait\" : true } \n",
+            // Keys in another order, `params` first.
+            r#"{"params":{"ppid":1,"pid":2,"resolved_path":"/bin/ls","cwd":"/tmp","command":"ls"},"wait":true,"enforce":true,"session":"s","agent":"a"}"#,
+            r#"{"wait":false,"params":{"pid":7,"command":"ls"},"agent":"a"}"#,
+            // Escaped keys are the same keys.
+            r#"{"\u0061gent":"a","params":{"comm\u0061nd":"ls","\u0063wd":"/w"}}"#,
+            r#"{"params":{"command":"ls","pid":-9223372036854775808,"ppid":0}}"#,
+            // A command that is only comments: kept as sent, stripped for the engine.
+            r##"{"params":{"command":"# only a comment\n","cwd":"/w"}}"##,
         ];
         for body in taken {
-            let fast = parse_hook_body("exec", body.as_bytes());
-            assert!(fast.is_some(), "not taken: {body}");
-            let general = parse_general("exec", body.as_bytes()).unwrap();
-            assert_eq!(
-                format!("{:?}", fast.unwrap()),
-                format!("{general:?}"),
-                "{body}"
-            );
+            assert_taken_as_general(body.as_bytes());
         }
         // Near misses go to the general parser, which answers them as before.
-        let left = [
-            (r#"{"params":{"command":"ls","cwd":null}}"#, "exec"),
-            (r#"{"agent":null,"params":{"command":"ls"}}"#, "exec"),
-            (r#"{"params":{"command":"ls","pid":5.0}}"#, "exec"),
-            (r#"{"params":{"command":"ls","pid":"5"}}"#, "exec"),
+        let left: &[(&[u8], &str)] = &[
+            (br#"{"params":{"command":"ls","cwd":null}}"#, "exec"),
+            (br#"{"agent":null,"params":{"command":"ls"}}"#, "exec"),
+            (br#"{"params":{"command":"ls","pid":5.0}}"#, "exec"),
+            (br#"{"params":{"command":"ls","pid":"5"}}"#, "exec"),
             (
-                r#"{"params":{"command":"ls","pid":18446744073709551615}}"#,
+                br#"{"params":{"command":"ls","pid":18446744073709551615}}"#,
                 "exec",
             ),
-            (r#"{"params":{"command":"ls","cmd":"ls"}}"#, "exec"),
-            (r#"{"command":"ls","params":{"command":"ls"}}"#, "exec"),
+            (br#"{"params":{"command":"ls","cmd":"ls"}}"#, "exec"),
+            (br#"{"command":"ls","params":{"command":"ls"}}"#, "exec"),
             (
-                r#"{"params":{"command":"ls"},"verification":false}"#,
+                br#"{"params":{"command":"ls"},"verification":false}"#,
                 "exec",
             ),
-            (r#"{"params":{"command":"ls","command":"rm"}}"#, "exec"),
-            (r#"{"params":{"command":"   "}}"#, "exec"),
-            (r#"{"params":{"command":7}}"#, "exec"),
-            (r#"{"params":{"command":"ls"}} {}"#, "exec"),
-            (r#"{"params":{"command":"ls"}}"#, "shell"),
+            (br#"{"params":{"command":"ls","command":"rm"}}"#, "exec"),
+            (br#"{"params":{"command":"   "}}"#, "exec"),
+            (br#"{"params":{"command":7}}"#, "exec"),
+            (br#"{"params":{"command":"ls"}} {}"#, "exec"),
+            (br#"{"params":{"command":"ls"}}"#, "shell"),
             (
-                r#"{"params":{"command":"ls"},"input":{"command":"ls"}}"#,
+                br#"{"params":{"command":"ls"},"input":{"command":"ls"}}"#,
                 "exec",
             ),
+            // Lone surrogates, a bad escape, a raw newline, invalid UTF-8.
+            (br#"{"params":{"command":"a\ud83d"}}"#, "exec"),
+            (br#"{"params":{"command":"a\ud83d\u0041"}}"#, "exec"),
+            (br#"{"params":{"command":"a\ude00"}}"#, "exec"),
+            (br#"{"params":{"command":"a\x41"}}"#, "exec"),
+            (br#"{"params":{"command":"a\u00g1"}}"#, "exec"),
+            (b"{\"params\":{\"command\":\"a\nb\"}}", "exec"),
+            (b"{\"params\":{\"command\":\"a\x01b\"}}", "exec"),
+            (b"{\"params\":{\"command\":\"a\xffb\"}}", "exec"),
+            (b"{\"params\":{\"command\":\"a\xc3\"}}", "exec"),
+            (b"{\"params\":{\"command\":\"\xed\xa0\xbd\"}}", "exec"),
+            (
+                b"{\"agent\":\"\xc3(\",\"params\":{\"command\":\"ls\"}}",
+                "exec",
+            ),
+            // Unknown keys, nested or not, and repeated ones (the general parser
+            // keeps the last; it is audited as sent, so the hook path leaves it).
+            (
+                br#"{"params":{"command":"ls","arguments":{"cwd":"/x"}}}"#,
+                "exec",
+            ),
+            (
+                br#"{"params":{"command":"ls","cwd":"/w","workdir":"/w"}}"#,
+                "exec",
+            ),
+            (
+                br#"{"agent":"a","agent":"b","params":{"command":"ls"}}"#,
+                "exec",
+            ),
+            (
+                br#"{"params":{"command":"ls"},"params":{"command":"rm"}}"#,
+                "exec",
+            ),
+            (br#"{"params":{"command":"ls","pid":1,"pid":2}}"#, "exec"),
+            (
+                br#"{"params":{"command":"ls"},"wait":true,"wait":true}"#,
+                "exec",
+            ),
+            // Numbers that are not integers fitting an i64, or not JSON.
+            (br#"{"params":{"command":"ls","pid":-0}}"#, "exec"),
+            (br#"{"params":{"command":"ls","pid":01}}"#, "exec"),
+            (br#"{"params":{"command":"ls","pid":-01}}"#, "exec"),
+            (br#"{"params":{"command":"ls","pid":1e3}}"#, "exec"),
+            (br#"{"params":{"command":"ls","pid":1E3}}"#, "exec"),
+            (br#"{"params":{"command":"ls","ppid":-1.5}}"#, "exec"),
+            (
+                br#"{"params":{"command":"ls","pid":9223372036854775808}}"#,
+                "exec",
+            ),
+            (
+                br#"{"params":{"command":"ls","pid":-9223372036854775809}}"#,
+                "exec",
+            ),
+            (br#"{"params":{"command":"ls","pid":+1}}"#, "exec"),
+            // Other types, trailing garbage, missing pieces.
+            (br#"{"params":{"command":"ls"},"enforce":"true"}"#, "exec"),
+            (br#"{"params":{"command":"ls"},"enforce":1}"#, "exec"),
+            (br#"{"params":{"command":"ls"}}x"#, "exec"),
+            (b"{\"params\":{\"command\":\"ls\"}}\x00", "exec"),
+            (b"\x0c{\"params\":{\"command\":\"ls\"}}", "exec"),
+            (b"{\"params\":{\"command\":\"ls\"}\x0c}", "exec"),
+            (br#"{"params":{"command":"ls"}},"#, "exec"),
+            (br#"{"params":{"command":"ls"},}"#, "exec"),
+            (br#"{"params":{"command":"ls",}}"#, "exec"),
+            (b"{}", "exec"),
+            (b"", "exec"),
+            (b"null", "exec"),
+            (br#"{"params":{}}"#, "exec"),
+            (br#"{"params":null}"#, "exec"),
+            (br#"{"agent":"a"}"#, "exec"),
+            // Arrays in place of the objects (serde's derived structs took these).
+            (br#"{"params":["ls"]}"#, "exec"),
+            (br#"["a","s",["ls","/w"],true,true]"#, "exec"),
         ];
-        for (body, tool) in left {
-            assert!(
-                parse_hook_body(tool, body.as_bytes()).is_none(),
-                "taken: {body}"
-            );
-            assert_eq!(
-                format!("{:?}", parse(tool, body.as_bytes())),
-                format!("{:?}", parse_general(tool, body.as_bytes())),
-                "{body}"
-            );
+        for &(body, tool) in left {
+            assert_left_to_general(tool, body);
         }
+        assert!(p("exec", r#"{"params":["ls"]}"#)
+            .unwrap_err()
+            .contains("`params`"));
+        // Every proper prefix of a taken body is left to the general parser.
+        let whole = "{\"agent\":\"a\",\"session\":\"s\",\"params\":{\"command\":\"ls \\\"\u{e9}\\\" \\ud83d\\ude00 \u{65e5}\",\"cwd\":\"/tmp\",\"resolved_path\":\"/bin/ls\",\"pid\":-5,\"ppid\":1},\"enforce\":true,\"wait\":false}";
+        assert_taken_as_general(whole.as_bytes());
+        for end in 0..whole.len() {
+            assert_left_to_general("exec", &whole.as_bytes()[..end]);
+        }
+    }
+
+    /// The serde-derived reading of the hook's body that [`hook_body::scan`]
+    /// replaced: the reference for what the scanner takes.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SerdeHookBody {
+        #[serde(default, deserialize_with = "present")]
+        agent: Option<String>,
+        #[serde(default, deserialize_with = "present")]
+        session: Option<String>,
+        params: SerdeHookParams,
+        #[serde(default, deserialize_with = "present")]
+        enforce: Option<bool>,
+        #[serde(default, deserialize_with = "present")]
+        wait: Option<bool>,
+    }
+
+    /// `params` of [`SerdeHookBody`].
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SerdeHookParams {
+        command: String,
+        #[serde(default, deserialize_with = "present")]
+        cwd: Option<String>,
+        #[serde(default, deserialize_with = "present")]
+        resolved_path: Option<String>,
+        #[serde(default, deserialize_with = "present")]
+        pid: Option<i64>,
+        #[serde(default, deserialize_with = "present")]
+        ppid: Option<i64>,
+    }
+
+    /// A key that is there holds a value of its type: `null` is refused.
+    fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+        T: serde::Deserialize<'de>,
+    {
+        T::deserialize(d).map(Some)
+    }
+
+    /// `body` read by [`SerdeHookBody`], as a [`hook_body::HookBody`].
+    fn serde_reading(body: &[u8]) -> Option<hook_body::HookBody<'static>> {
+        let b: SerdeHookBody = serde_json::from_slice(body).ok()?;
+        Some(hook_body::HookBody {
+            agent: b.agent.map(Cow::Owned),
+            session: b.session.map(Cow::Owned),
+            params: hook_body::HookParams {
+                command: Cow::Owned(b.params.command),
+                cwd: b.params.cwd.map(Cow::Owned),
+                resolved_path: b.params.resolved_path.map(Cow::Owned),
+                pid: b.params.pid,
+                ppid: b.params.ppid,
+            },
+            enforce: b.enforce,
+            wait: b.wait,
+        })
+    }
+
+    /// A small deterministic PRNG (xorshift64).
+    struct XorShift(u64);
+
+    impl XorShift {
+        /// A number in `0..n`.
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        /// One of `items`.
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+
+        /// True once in `n` times.
+        fn one_in(&mut self, n: usize) -> bool {
+            self.below(n) == 0
+        }
+    }
+
+    /// How a generated body is spoiled, if it is.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Mutation {
+        /// The body as generated: the scanner must take it.
+        None,
+        /// A string value JSON refuses.
+        BadString,
+        /// A `pid`/`ppid` that is no integer fitting an i64, or no JSON number.
+        BadNumber,
+        /// A value replaced by `null`.
+        Null,
+        /// A value replaced by one of another type.
+        WrongType,
+        /// A member given twice.
+        Duplicate,
+        /// A key the hook does not send.
+        UnknownKey,
+        /// `params` as an array.
+        ArrayParams,
+        /// One byte dropped.
+        DropByte,
+        /// One byte inserted.
+        InsertByte,
+        /// The body cut short.
+        Truncate,
+        /// Bytes after the body.
+        Trailing,
+    }
+
+    /// The mutations a body may receive.
+    const MUTATIONS: [Mutation; 11] = [
+        Mutation::BadString,
+        Mutation::BadNumber,
+        Mutation::Null,
+        Mutation::WrongType,
+        Mutation::Duplicate,
+        Mutation::UnknownKey,
+        Mutation::ArrayParams,
+        Mutation::DropByte,
+        Mutation::InsertByte,
+        Mutation::Truncate,
+        Mutation::Trailing,
+    ];
+
+    /// JSON string literals and what they decode to.
+    const STRINGS: &[(&str, &str)] = &[
+        (r#""ls -l""#, "ls -l"),
+        (r#""""#, ""),
+        (r#""  ""#, "  "),
+        (r#""/tmp/a b""#, "/tmp/a b"),
+        (r##""# note\nrm -rf x""##, "# note\nrm -rf x"),
+        (r##""#\n\n""##, "#\n\n"),
+        (r#""echo \"q\" \\ \/""#, "echo \"q\" \\ /"),
+        (r#""\b\f\r\t""#, "\u{8}\u{c}\r\t"),
+        (
+            "\"caf\u{e9} \u{65e5}\u{672c} \u{1f600}\"",
+            "caf\u{e9} \u{65e5}\u{672c} \u{1f600}",
+        ),
+        (r#""\u00e9\u65E5 \ud83d\ude00""#, "\u{e9}\u{65e5} \u{1f600}"),
+        (r#""\u0000x""#, "\u{0}x"),
+        ("\"x\u{7f}\"", "x\u{7f}"),
+    ];
+
+    /// String literals JSON refuses.
+    const BAD_STRINGS: &[&[u8]] = &[
+        br#""\ud83d""#,
+        br#""\ude00""#,
+        br#""\ud83d\u0041""#,
+        br#""\x""#,
+        br#""\u12""#,
+        b"\"a\nb\"",
+        b"\"a\x01\"",
+        b"\"a\xffb\"",
+        b"\"\xe6\x97\"",
+    ];
+
+    /// Integers that fit an i64.
+    const INTEGERS: &[(&str, i64)] = &[
+        ("0", 0),
+        ("1", 1),
+        ("-3", -3),
+        ("4194304", 4_194_304),
+        ("9223372036854775807", i64::MAX),
+        ("-9223372036854775808", i64::MIN),
+    ];
+
+    /// Numbers that are not integers fitting an i64, or not JSON.
+    const BAD_NUMBERS: &[&str] = &[
+        "-0",
+        "01",
+        "1e3",
+        "5.0",
+        "-1.5e2",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551616",
+    ];
+
+    /// Values of a type no hook key has, or of the wrong one.
+    const WRONG_TYPES: &[&str] = &["1", "true", "\"5\"", "[]", "{}", "[\"ls\"]"];
+
+    /// Top-level keys the hook never sends, with values.
+    const UNKNOWN_TOP: &[(&str, &str)] = &[
+        ("verification", "false"),
+        ("cmd", "\"ls\""),
+        ("input", "{\"command\":\"ls\"}"),
+        ("run_id", "\"r\""),
+        ("Agent", "\"a\""),
+    ];
+    /// Keys of `params` the hook never sends, with values.
+    const UNKNOWN_PARAMS: &[(&str, &str)] = &[
+        ("arguments", "{\"cwd\":\"/x\"}"),
+        ("cmd", "\"ls\""),
+        ("workdir", "\"/w\""),
+        ("tool_input", "{}"),
+        ("env", "{\"A\":null}"),
+    ];
+
+    /// Whitespace between tokens, mostly none.
+    const WHITESPACE: &[&str] = &["", "", "", "", " ", "\n", "\t", "\r\n", "  \t "];
+
+    /// Spelling of a key: mostly plain, sometimes with an escape.
+    fn key_literal(rng: &mut XorShift, key: &str) -> Vec<u8> {
+        if rng.one_in(10) {
+            let mut chars = key.chars();
+            let first = chars.next().unwrap();
+            format!("\"\\u{:04x}{}\"", u32::from(first), chars.as_str()).into_bytes()
+        } else {
+            format!("\"{key}\"").into_bytes()
+        }
+    }
+
+    /// `{ members }` with random whitespace between the tokens.
+    fn object(rng: &mut XorShift, members: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        for (i, (key, value)) in members.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(rng.pick(WHITESPACE).as_bytes());
+                out.push(b',');
+            }
+            out.extend_from_slice(rng.pick(WHITESPACE).as_bytes());
+            out.extend_from_slice(key);
+            out.extend_from_slice(rng.pick(WHITESPACE).as_bytes());
+            out.push(b':');
+            out.extend_from_slice(rng.pick(WHITESPACE).as_bytes());
+            out.extend_from_slice(value);
+        }
+        out.extend_from_slice(rng.pick(WHITESPACE).as_bytes());
+        out.push(b'}');
+        out
+    }
+
+    /// Shuffles `items` in place (Fisher–Yates).
+    fn shuffle<T>(rng: &mut XorShift, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, rng.below(i + 1));
+        }
+    }
+
+    /// A generated body, the mutation it received and, when it received none,
+    /// what the scanner must read from it.
+    fn generate(rng: &mut XorShift) -> (Vec<u8>, Mutation, hook_body::HookBody<'static>) {
+        let mutation = if rng.one_in(3) {
+            Mutation::None
+        } else {
+            *rng.pick(&MUTATIONS)
+        };
+        let string = |rng: &mut XorShift| -> (Vec<u8>, Cow<'static, str>) {
+            let (lit, decoded) = *rng.pick(STRINGS);
+            (lit.as_bytes().to_vec(), Cow::Borrowed(decoded))
+        };
+        let integer = |rng: &mut XorShift| -> (Vec<u8>, i64) {
+            let (lit, n) = *rng.pick(INTEGERS);
+            (lit.as_bytes().to_vec(), n)
+        };
+        let boolean = |rng: &mut XorShift| -> (Vec<u8>, bool) {
+            let b = rng.one_in(2);
+            (b.to_string().into_bytes(), b)
+        };
+
+        let mut params: Vec<(&str, Vec<u8>)> = Vec::new();
+        let (command_lit, command) = string(rng);
+        params.push(("command", command_lit));
+        let optional_string = |rng: &mut XorShift, key, params: &mut Vec<_>| {
+            rng.one_in(2).then(|| {
+                let (lit, s) = string(rng);
+                params.push((key, lit));
+                s
+            })
+        };
+        let cwd = optional_string(rng, "cwd", &mut params);
+        let resolved_path = optional_string(rng, "resolved_path", &mut params);
+        let optional_integer = |rng: &mut XorShift, key, params: &mut Vec<_>| {
+            rng.one_in(2).then(|| {
+                let (lit, n) = integer(rng);
+                params.push((key, lit));
+                n
+            })
+        };
+        let pid = optional_integer(rng, "pid", &mut params);
+        let ppid = optional_integer(rng, "ppid", &mut params);
+
+        let mut top: Vec<(&str, Vec<u8>)> = Vec::new();
+        let optional_top_string = |rng: &mut XorShift, key, top: &mut Vec<_>| {
+            rng.one_in(2).then(|| {
+                let (lit, s) = string(rng);
+                top.push((key, lit));
+                s
+            })
+        };
+        let agent = optional_top_string(rng, "agent", &mut top);
+        let session = optional_top_string(rng, "session", &mut top);
+        let optional_bool = |rng: &mut XorShift, key, top: &mut Vec<_>| {
+            rng.one_in(2).then(|| {
+                let (lit, b) = boolean(rng);
+                top.push((key, lit));
+                b
+            })
+        };
+        let enforce = optional_bool(rng, "enforce", &mut top);
+        let wait = optional_bool(rng, "wait", &mut top);
+        let expected = hook_body::HookBody {
+            agent,
+            session,
+            params: hook_body::HookParams {
+                command,
+                cwd,
+                resolved_path,
+                pid,
+                ppid,
+            },
+            enforce,
+            wait,
+        };
+
+        // Structural mutations, on `params` or on the top level.
+        let in_params = rng.one_in(2);
+        match mutation {
+            Mutation::BadString => {
+                let bad = rng.pick(BAD_STRINGS).to_vec();
+                let layer = if in_params || top.is_empty() {
+                    &mut params
+                } else {
+                    &mut top
+                };
+                let strings: Vec<usize> = (0..layer.len())
+                    .filter(|&i| layer[i].1.first() == Some(&b'"'))
+                    .collect();
+                match strings.is_empty() {
+                    true => layer.push(("cwd", bad)),
+                    false => layer[*rng.pick(&strings)].1 = bad,
+                }
+            }
+            Mutation::BadNumber => {
+                let bad = rng.pick(BAD_NUMBERS).as_bytes().to_vec();
+                let key = if rng.one_in(2) { "pid" } else { "ppid" };
+                match params.iter_mut().find(|(k, _)| *k == key) {
+                    Some(member) => member.1 = bad,
+                    None => params.push((key, bad)),
+                }
+            }
+            Mutation::Null | Mutation::WrongType => {
+                let value = match mutation {
+                    Mutation::Null => b"null".to_vec(),
+                    _ => rng.pick(WRONG_TYPES).as_bytes().to_vec(),
+                };
+                let layer = if in_params || top.is_empty() {
+                    &mut params
+                } else {
+                    &mut top
+                };
+                let i = rng.below(layer.len());
+                layer[i].1 = value;
+            }
+            Mutation::Duplicate => {
+                let layer = if in_params || top.is_empty() {
+                    &mut params
+                } else {
+                    &mut top
+                };
+                let copy = layer[rng.below(layer.len())].clone();
+                layer.push(copy);
+            }
+            Mutation::UnknownKey => {
+                if in_params {
+                    let (k, v) = *rng.pick(UNKNOWN_PARAMS);
+                    params.push((k, v.as_bytes().to_vec()));
+                } else {
+                    let (k, v) = *rng.pick(UNKNOWN_TOP);
+                    top.push((k, v.as_bytes().to_vec()));
+                }
+            }
+            _ => {}
+        }
+
+        shuffle(rng, &mut params);
+        let params: Vec<(Vec<u8>, Vec<u8>)> = params
+            .into_iter()
+            .map(|(k, v)| (key_literal(rng, k), v))
+            .collect();
+        let params_value = if mutation == Mutation::ArrayParams {
+            b"[\"ls\"]".to_vec()
+        } else {
+            object(rng, &params)
+        };
+        top.push(("params", params_value));
+        shuffle(rng, &mut top);
+        let top: Vec<(Vec<u8>, Vec<u8>)> = top
+            .into_iter()
+            .map(|(k, v)| (key_literal(rng, k), v))
+            .collect();
+        let mut body = rng.pick(WHITESPACE).as_bytes().to_vec();
+        body.extend_from_slice(&object(rng, &top));
+        body.extend_from_slice(rng.pick(WHITESPACE).as_bytes());
+
+        // Byte mutations.
+        match mutation {
+            Mutation::DropByte => {
+                body.remove(rng.below(body.len()));
+            }
+            Mutation::InsertByte => {
+                let byte = *rng.pick(b"\"\\,:{}[]0-.e \n\x0c\x01\xff\xc3n");
+                body.insert(rng.below(body.len() + 1), byte);
+            }
+            Mutation::Truncate => body.truncate(rng.below(body.len())),
+            Mutation::Trailing => {
+                let garbage: &[&[u8]] = &[b"x", b"{}", b",", b"\x00", b"}"];
+                let tail: &&[u8] = rng.pick(garbage);
+                body.extend_from_slice(tail);
+            }
+            _ => {}
+        }
+        (body, mutation, expected)
+    }
+
+    #[test]
+    fn generated_hook_bodies_parse_as_the_general_parser_parses_them() {
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        let (mut whole, mut spoiled_taken, mut spoiled_left) = (0, 0, 0);
+        let mut left_but_general_ok = 0;
+        for _ in 0..4000 {
+            let (body, mutation, expected) = generate(&mut rng);
+            let shown = String::from_utf8_lossy(&body);
+            let scanned = hook_body::scan(&body);
+            // The scanner takes what the serde-derived structs took, with the
+            // same values, except arrays in place of objects, which the general
+            // parser refuses.
+            if mutation == Mutation::ArrayParams {
+                assert_eq!(scanned, None, "{shown}");
+                assert!(parse_general("exec", &body).is_err(), "{shown}");
+            } else {
+                assert_eq!(scanned, serde_reading(&body), "{shown}");
+            }
+            let fast = parse_hook_body("exec", &body);
+            let general = parse_general("exec", &body);
+            if let Some(fast) = &fast {
+                let general = general
+                    .as_ref()
+                    .expect("taken, but the general parser fails");
+                assert_eq!(format!("{fast:?}"), format!("{general:?}"), "{shown}");
+            }
+            if mutation == Mutation::None {
+                assert_eq!(scanned.as_ref(), Some(&expected), "{shown}");
+                // A blank command is the general parser's error.
+                let blank = expected.params.command.trim().is_empty();
+                assert_eq!(fast.is_some(), !blank, "{shown}");
+                whole += 1;
+            } else if fast.is_some() {
+                spoiled_taken += 1;
+            } else {
+                spoiled_left += 1;
+                if general.is_ok() {
+                    left_but_general_ok += 1;
+                }
+            }
+        }
+        // Each kind of body occurs often enough to mean something.
+        assert!(whole > 1000, "{whole} whole bodies");
+        assert!(spoiled_taken > 50, "{spoiled_taken} spoiled bodies taken");
+        assert!(spoiled_left > 1000, "{spoiled_left} spoiled bodies left");
+        assert!(
+            left_but_general_ok > 200,
+            "{left_but_general_ok} left bodies the general parser takes"
+        );
     }
 
     #[test]
