@@ -294,7 +294,7 @@ impl<'a> Scanner<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Scans `literal` as one JSON string and nothing after it.
@@ -313,15 +313,27 @@ mod tests {
         s.rest.is_empty().then_some(v)
     }
 
-    /// A small deterministic PRNG (xorshift64).
-    struct XorShift(u64);
+    /// A small deterministic PRNG (xorshift64), for the generated tests here
+    /// and in `preflight`.
+    pub(in crate::serve) struct XorShift(pub u64);
 
     impl XorShift {
-        fn below(&mut self, n: usize) -> usize {
+        /// A number in `0..n`.
+        pub fn below(&mut self, n: usize) -> usize {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
             (self.0 % n as u64) as usize
+        }
+
+        /// One of `items`.
+        pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+
+        /// True once in `n` times.
+        pub fn one_in(&mut self, n: usize) -> bool {
+            self.below(n) == 0
         }
     }
 

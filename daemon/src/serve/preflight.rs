@@ -586,28 +586,7 @@ mod tests {
         })
     }
 
-    /// A small deterministic PRNG (xorshift64).
-    struct XorShift(u64);
-
-    impl XorShift {
-        /// A number in `0..n`.
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-
-        /// One of `items`.
-        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-            &items[self.below(items.len())]
-        }
-
-        /// True once in `n` times.
-        fn one_in(&mut self, n: usize) -> bool {
-            self.below(n) == 0
-        }
-    }
+    use super::hook_body::tests::XorShift;
 
     /// How a generated body is spoiled, if it is.
     #[derive(Debug, Clone, Copy, PartialEq)]
@@ -770,6 +749,21 @@ mod tests {
 
     /// A generated body, the mutation it received and, when it received none,
     /// what the scanner must read from it.
+    /// Half the time, a member `key` with a value from `value` (its literal
+    /// pushed to `members`, its reading returned).
+    fn optional<'k, T>(
+        rng: &mut XorShift,
+        key: &'k str,
+        members: &mut Vec<(&'k str, Vec<u8>)>,
+        value: impl Fn(&mut XorShift) -> (Vec<u8>, T),
+    ) -> Option<T> {
+        rng.one_in(2).then(|| {
+            let (lit, v) = value(rng);
+            members.push((key, lit));
+            v
+        })
+    }
+
     fn generate(rng: &mut XorShift) -> (Vec<u8>, Mutation, hook_body::HookBody<'static>) {
         let mutation = if rng.one_in(3) {
             Mutation::None
@@ -792,44 +786,16 @@ mod tests {
         let mut params: Vec<(&str, Vec<u8>)> = Vec::new();
         let (command_lit, command) = string(rng);
         params.push(("command", command_lit));
-        let optional_string = |rng: &mut XorShift, key, params: &mut Vec<_>| {
-            rng.one_in(2).then(|| {
-                let (lit, s) = string(rng);
-                params.push((key, lit));
-                s
-            })
-        };
-        let cwd = optional_string(rng, "cwd", &mut params);
-        let resolved_path = optional_string(rng, "resolved_path", &mut params);
-        let optional_integer = |rng: &mut XorShift, key, params: &mut Vec<_>| {
-            rng.one_in(2).then(|| {
-                let (lit, n) = integer(rng);
-                params.push((key, lit));
-                n
-            })
-        };
-        let pid = optional_integer(rng, "pid", &mut params);
-        let ppid = optional_integer(rng, "ppid", &mut params);
+        let cwd = optional(rng, "cwd", &mut params, string);
+        let resolved_path = optional(rng, "resolved_path", &mut params, string);
+        let pid = optional(rng, "pid", &mut params, integer);
+        let ppid = optional(rng, "ppid", &mut params, integer);
 
         let mut top: Vec<(&str, Vec<u8>)> = Vec::new();
-        let optional_top_string = |rng: &mut XorShift, key, top: &mut Vec<_>| {
-            rng.one_in(2).then(|| {
-                let (lit, s) = string(rng);
-                top.push((key, lit));
-                s
-            })
-        };
-        let agent = optional_top_string(rng, "agent", &mut top);
-        let session = optional_top_string(rng, "session", &mut top);
-        let optional_bool = |rng: &mut XorShift, key, top: &mut Vec<_>| {
-            rng.one_in(2).then(|| {
-                let (lit, b) = boolean(rng);
-                top.push((key, lit));
-                b
-            })
-        };
-        let enforce = optional_bool(rng, "enforce", &mut top);
-        let wait = optional_bool(rng, "wait", &mut top);
+        let agent = optional(rng, "agent", &mut top, string);
+        let session = optional(rng, "session", &mut top, string);
+        let enforce = optional(rng, "enforce", &mut top, boolean);
+        let wait = optional(rng, "wait", &mut top, boolean);
         let expected = hook_body::HookBody {
             agent,
             session,
