@@ -19,6 +19,7 @@ use super::event::{
     rfc3339_nano_stamp, utc_date_stamp, EventBody, EventDecision, EventRef, Host, SCHEMA_VERSION,
 };
 use super::line;
+use crate::serve::phases::{self, Phase};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -252,6 +253,7 @@ impl AuditWriter {
         if st.closed {
             return Err(AuditError::Closed);
         }
+        phases::mark(Phase::AuditLocked);
         let now = SystemTime::now();
         let id = st
             .ids
@@ -272,6 +274,7 @@ impl AuditWriter {
         let (mut line, hash) = chain::seal(&st.last_hash, unsealed)
             .ok_or_else(|| AuditError::Unrecoverable("encoder did not end with hash".into()))?;
         line.push(b'\n');
+        phases::mark(Phase::AuditSealed);
 
         let date = utc_date_stamp(now);
         let today = date.as_str();
@@ -298,6 +301,7 @@ impl AuditWriter {
             let _ = file.set_len(st.size);
             return Err(io_err("write", &sh.cfg.dir.join(name(&st)))(e));
         }
+        phases::mark(Phase::AuditWritten);
         st.size += line.len() as u64;
         let prev_hash = std::mem::replace(&mut st.last_hash, hash.clone());
         st.last_id = id.clone();

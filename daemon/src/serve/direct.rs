@@ -27,6 +27,7 @@
 //! take the general route.
 
 use super::auth::ConnInfo;
+use super::phases::{self, Phase};
 use super::routes::{self, MAX_BODY};
 use super::AppState;
 use crate::audit::writer::FsyncPolicy;
@@ -124,7 +125,7 @@ pub fn try_answer(stream: &impl Peer, conn: &ConnInfo, st: &AppState) -> Accepte
     // consolidates its fast bins for each).
     let mut buf = Vec::new();
     match stream.read_some(&mut buf) {
-        Ok(n) if n > 0 => {}
+        Ok(n) if n > 0 => phases::mark(Phase::Read),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Waiting,
         // End of stream or an error: hyper sees the same.
         _ => return Accepted::Pass(buf),
@@ -132,6 +133,7 @@ pub fn try_answer(stream: &impl Peer, conn: &ConnInfo, st: &AppState) -> Accepte
     let Some(req) = Plain::parse(&buf) else {
         return Accepted::Pass(buf);
     };
+    phases::mark(Phase::HeadParsed);
     let mut headers = HeaderMap::new();
     if let Some(v) = req
         .authorization
@@ -142,12 +144,15 @@ pub fn try_answer(stream: &impl Peer, conn: &ConnInfo, st: &AppState) -> Accepte
     let Ok(mut ev) = routes::evaluate(st, req.tool, req.body, &headers) else {
         return Accepted::Pass(buf);
     };
+    phases::mark(Phase::Evaluated);
     if ev.needs_approval(st) {
         return Accepted::Pass(buf);
     }
     let body = routes::conclude_now(st, conn, &mut ev, started);
+    phases::mark(Phase::Concluded);
     st.metrics.direct_answers.fetch_add(1, Relaxed);
     let answered = write_now(stream, response(&body, req.close), !req.close);
+    phases::mark(Phase::Answered);
     // The request, its evaluation and the answer are freed after it is sent
     // (about 5,200 instructions, callgrind): the client waits for the answer.
     drop((ev, body, buf));

@@ -36,6 +36,7 @@
 
 use super::auth::ConnInfo;
 use super::direct::{self, Accepted};
+use super::phases::{self, Phase};
 use super::AppState;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -282,7 +283,10 @@ impl Running<'_> {
     /// `Go(answered)`, or `Stop` when stopping or the runtime has gone.
     fn accept(&mut self) -> Flow {
         let stream = match self.lane.listener.accept() {
-            Ok((s, _)) => s,
+            Ok((s, _)) => {
+                phases::mark(Phase::Accepted);
+                s
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -326,7 +330,9 @@ impl Running<'_> {
         };
         let st = self.state;
         st.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        phases::mark(Phase::Admitted);
         let out = self.serve(&stream, &info);
+        phases::finish();
         match out.then {
             None => {
                 st.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);

@@ -26,6 +26,7 @@ pub mod hook_body;
 pub mod interim;
 pub mod listeners;
 pub mod metrics;
+pub mod phases;
 pub mod preflight;
 pub mod reload;
 pub mod routes;
@@ -198,6 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for p in &owned_sockets {
         let _ = std::fs::remove_file(p);
     }
+    phases::report();
     if let Err(e) = state.audit.close() {
         eprintln!("rampart: audit flush on shutdown failed: {e}");
     }
