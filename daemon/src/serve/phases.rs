@@ -18,7 +18,9 @@ pub enum Phase {
     Read,
     /// The HTTP head parsed.
     HeadParsed,
-    /// The body parsed and the engine's decision made.
+    /// The body parsed into the engine's call.
+    BodyParsed,
+    /// The engine's decision made.
     Evaluated,
     /// The audit writer's lock taken (event built).
     AuditLocked,
@@ -96,6 +98,7 @@ mod probe {
         "admitted",
         "read",
         "head-parsed",
+        "body-parsed",
         "evaluated",
         "audit-locked",
         "audit-sealed",

@@ -339,6 +339,7 @@ pub(super) fn evaluate(
 ) -> Result<Evaluated, Refusal> {
     preflight::validate_tool(tool).map_err(Refusal::BadRequest)?;
     let pf = preflight::parse(tool, body).map_err(Refusal::BadRequest)?;
+    super::phases::mark(super::phases::Phase::BodyParsed);
     if pf.verification && st.token.check(headers).is_err() {
         return Err(Refusal::VerificationForbidden);
     }
