@@ -1,6 +1,7 @@
 //! Links the functions that answer the preload library next to each other
 //! (`hot-path.order`, written by `scripts/order-hot-path`): the daemon meets that
-//! code cold once per exec, and packed it spans ~60 pages instead of ~160.
+//! code cold once per exec, and packed it touches ~85 code pages per request
+//! instead of ~160 (callgrind, see docs/BENCHMARKS.md).
 //!
 //! Only where the file is known to work: a release build for
 //! x86_64-unknown-linux-gnu with the toolchain that wrote it (its first line),
@@ -22,10 +23,10 @@ fn main() {
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    match why_not() {
+    let file =
+        Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("hot-path.order");
+    match why_not(&file) {
         None => {
-            let file = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
-                .join("hot-path.order");
             println!(
                 "cargo:rustc-link-arg-bin=rampart=-Wl,--symbol-ordering-file={}",
                 file.display()
@@ -50,7 +51,7 @@ enum Skip {
 }
 
 /// Why the order file is not passed to the linker, or `None` when it is.
-fn why_not() -> Option<Skip> {
+fn why_not(file: &Path) -> Option<Skip> {
     let var = |k: &str| env::var(k).unwrap_or_default();
     if var("RAMPART_HOT_ORDER") == "0" {
         return Some(Skip::Quiet);
@@ -74,13 +75,7 @@ fn why_not() -> Option<Skip> {
             "a linker or link flags were chosen; it needs rust-lld".into(),
         ));
     }
-    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let sysroot = rustc(&["--print", "sysroot"]);
     let lld = Path::new(&sysroot).join("lib/rustlib/x86_64-unknown-linux-gnu/bin/gcc-ld/ld.lld");
     if !lld.exists() {
         return Some(Skip::Say(format!(
@@ -88,7 +83,7 @@ fn why_not() -> Option<Skip> {
             lld.display()
         )));
     }
-    let Ok(order) = std::fs::read_to_string("hot-path.order") else {
+    let Ok(order) = std::fs::read_to_string(file) else {
         return Some(Skip::Say("daemon/hot-path.order is missing".into()));
     };
     let made_with = order
@@ -96,16 +91,21 @@ fn why_not() -> Option<Skip> {
         .next()
         .and_then(|l| l.strip_prefix("# "))
         .unwrap_or_default();
-    let ours = Command::new(&rustc)
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let ours = rustc(&["--version"]);
     if ours != made_with {
         return Some(Skip::Say(format!(
             "written for {made_with}, this is {ours} (regenerate: scripts/order-hot-path)"
         )));
     }
     None
+}
+
+/// What the build's `rustc` prints for `args` (trimmed; empty if it cannot run).
+fn rustc(args: &[&str]) -> String {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    Command::new(rustc)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }

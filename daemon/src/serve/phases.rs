@@ -34,9 +34,41 @@ pub enum Phase {
     Answered,
 }
 
+#[cfg(feature = "phase-probe")]
+impl Phase {
+    /// Every phase, in order: a phase's index here is its discriminant (checked
+    /// below), which is where [`mark`] files its time.
+    const ALL: [Phase; 11] = [
+        Phase::Accepted,
+        Phase::Admitted,
+        Phase::Read,
+        Phase::HeadParsed,
+        Phase::BodyParsed,
+        Phase::Evaluated,
+        Phase::AuditLocked,
+        Phase::AuditSealed,
+        Phase::AuditWritten,
+        Phase::Concluded,
+        Phase::Answered,
+    ];
+}
+
 /// How many phases there are.
 #[cfg(feature = "phase-probe")]
-const PHASES: usize = Phase::Answered as usize + 1;
+const PHASES: usize = Phase::ALL.len();
+
+#[cfg(feature = "phase-probe")]
+const _: () = {
+    let mut i = 0;
+    while i < PHASES {
+        assert!(Phase::ALL[i] as usize == i, "Phase::ALL out of order");
+        i += 1;
+    }
+    assert!(
+        Phase::Answered as usize == PHASES - 1,
+        "a phase is missing from Phase::ALL"
+    );
+};
 
 #[cfg(feature = "phase-probe")]
 mod probe {
@@ -81,10 +113,12 @@ mod probe {
             "rampart: phase probe: {} answered requests, median µs from accept:",
             rows.len()
         );
-        for (i, name) in NAMES.iter().enumerate().skip(1) {
+        for phase in Phase::ALL.into_iter().skip(1) {
+            let i = phase as usize;
             let mut v: Vec<f64> = rows.iter().filter_map(|r| r[i]).collect();
             v.sort_by(f64::total_cmp);
             if let Some(m) = v.get(v.len() / 2) {
+                let name = format!("{phase:?}");
                 eprintln!(
                     "rampart: phase probe: {name:<14} {m:8.1} ({} requests)",
                     v.len()
@@ -92,20 +126,6 @@ mod probe {
             }
         }
     }
-
-    const NAMES: [&str; PHASES] = [
-        "accepted",
-        "admitted",
-        "read",
-        "head-parsed",
-        "body-parsed",
-        "evaluated",
-        "audit-locked",
-        "audit-sealed",
-        "audit-written",
-        "concluded",
-        "answered",
-    ];
 }
 
 /// Note that the request in progress on this thread reached `phase`.
