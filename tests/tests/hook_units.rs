@@ -5,6 +5,8 @@
 
 #[path = "../../interceptor/hook/src/buf.rs"]
 mod buf;
+#[path = "../../interceptor/hook/src/bytes.rs"]
+mod bytes;
 #[path = "../../interceptor/hook/src/command.rs"]
 mod command;
 #[path = "../../interceptor/hook/src/config.rs"]
@@ -21,6 +23,12 @@ mod http;
 mod json;
 #[path = "../../interceptor/hook/src/path.rs"]
 mod path;
+// The C-string and system call helpers (FFI modules), for what they compute
+// on their own: string lengths and the `-errno` convention.
+#[path = "../../interceptor/hook/src/cstr.rs"]
+mod cstr;
+#[path = "../../interceptor/hook/src/sys.rs"]
+mod sys;
 
 use buf::{Buf, Counter, Sink};
 use command::Command;
@@ -826,4 +834,142 @@ fn buffers_never_overrun_and_report_overflow() {
     assert_eq!(b.as_bytes(), b"-42 18446744073709551615");
     assert_eq!(buf::parse_u64(b"18446744073709551616"), None);
     assert_eq!(buf::trim(b"  a b\t"), b"a b");
+}
+
+/// Two pages, the second inaccessible: a string placed to end at the first
+/// page's last byte shows that `cstr::strlen` never reads past the page the
+/// string ends in (it would fault).
+struct GuardedPage {
+    base: *mut u8,
+    page: usize,
+}
+
+impl GuardedPage {
+    fn new() -> GuardedPage {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap();
+        // SAFETY: a fresh anonymous mapping; the second page is then made
+        // inaccessible.
+        let base = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            assert_eq!(
+                libc::mprotect(p.cast::<u8>().add(page).cast(), page, libc::PROT_NONE),
+                0
+            );
+            p.cast::<u8>()
+        };
+        GuardedPage { base, page }
+    }
+
+    /// Writes `s` and its NUL so that the NUL is the last readable byte.
+    fn place_at_end(&self, s: &[u8]) -> *const std::ffi::c_char {
+        assert!(s.len() < self.page);
+        // SAFETY: `s.len() + 1` bytes end at the first page's last byte.
+        unsafe {
+            let at = self.base.add(self.page - s.len() - 1);
+            std::ptr::copy_nonoverlapping(s.as_ptr(), at, s.len());
+            at.add(s.len()).write(0);
+            at.cast()
+        }
+    }
+}
+
+impl Drop for GuardedPage {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping.
+        unsafe { libc::munmap(self.base.cast(), 2 * self.page) };
+    }
+}
+
+#[test]
+fn strlen_agrees_with_libc_at_every_alignment_and_stops_at_the_page_end() {
+    let guard = GuardedPage::new();
+    let mut store = vec![0u8; 256];
+    for len in 0..80usize {
+        for offset in 0..16usize {
+            // Bytes 1..=255 (never NUL), varied, including 0x80 and 0xff,
+            // which a careless zero-byte test mistakes for zero.
+            let s: Vec<u8> = (0..len)
+                .map(|i| [0x80u8, 0xff, 0x01, b'a', 0x7f][(i + offset) % 5])
+                .collect();
+            let at = &mut store[offset..offset + len + 1];
+            at[..len].copy_from_slice(&s);
+            at[len] = 0;
+            // Garbage after the NUL must not count.
+            if let Some(b) = store.get_mut(offset + len + 1) {
+                *b = b'x';
+            }
+            let p = store[offset..].as_ptr().cast::<std::ffi::c_char>();
+            // SAFETY: NUL-terminated above.
+            let (ours, theirs) = unsafe { (cstr::strlen(p), libc::strlen(p)) };
+            assert_eq!(ours, len, "length {len} at offset {offset}");
+            assert_eq!(ours, theirs);
+            // SAFETY: a NUL-terminated string ending at the readable page's end.
+            assert_eq!(unsafe { cstr::strlen(guard.place_at_end(&s)) }, len);
+        }
+    }
+}
+
+#[test]
+fn system_calls_report_failures_as_negative_errno_and_leave_errno_alone() {
+    // SAFETY: __errno_location is always valid for the calling thread.
+    unsafe { *libc::__errno_location() = 1234 };
+    let missing = b"/nonexistent-rampart-dir/x\0";
+    // SAFETY: all-zero is a valid `struct stat`; the path is NUL-terminated.
+    let r = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        sys::stat(missing.as_ptr().cast(), &mut st)
+    };
+    assert_eq!(r, -libc::ENOENT);
+    assert_eq!(sys::close(-1), -libc::EBADF);
+    assert!(sys::getpid() > 0);
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { *libc::__errno_location() },
+        1234,
+        "errno was written"
+    );
+    assert_eq!(
+        cstr::stat(b"/nonexistent-rampart-dir/x").err(),
+        Some(libc::ENOENT)
+    );
+    assert!(cstr::certainly_missing(b"/nonexistent-rampart-dir/x"));
+    assert!(!cstr::certainly_missing(b"/"));
+}
+
+#[test]
+fn same_bytes_agrees_with_slice_equality() {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for _ in 0..20_000 {
+        let len = (next() % 40) as usize;
+        let a: Vec<u8> = (0..len).map(|_| (next() % 4) as u8).collect();
+        let mut b = a.clone();
+        match next() % 4 {
+            0 => {}
+            1 if len > 0 => {
+                let i = (next() as usize) % len;
+                b[i] ^= 1 << (next() % 8);
+            }
+            2 => b.push((next() % 4) as u8),
+            _ => {
+                b.pop();
+            }
+        }
+        assert_eq!(bytes::same(&a, &b), a == b, "{a:?} vs {b:?}");
+        assert!(bytes::same(&a, &a));
+    }
 }

@@ -19,6 +19,8 @@
 //! A reused kept-alive connection that fails before any reply byte (the
 //! daemon closed it while idle) is retried once on a fresh connection.
 
+use core::mem::MaybeUninit;
+
 use crate::buf::{Buf, Counter, Sink};
 use crate::command::Command;
 use crate::config::{Config, Transport};
@@ -44,16 +46,32 @@ const STACK_REPLY: usize = 3 * 1024;
 /// pid is counted early at its longest.
 const LATE_FACTS_MAX: usize = 9 + 12 * PATH_MAX;
 
+/// Where the facts gathered late (the working directory, a relative
+/// executable joined to it) are written.
+pub type LateStore = MaybeUninit<[u8; PATH_MAX]>;
+
+/// Completes the facts of a request in a [`LateStore`] provided by [`ask`]
+/// (a trait, not a closure: the facts borrow both the store and data of the
+/// caller's, `'r`, which outlives it).
+pub trait Gather<'r> {
+    /// The complete facts, borrowing `store` and the caller's data.
+    fn gather<'s>(self, store: &'s mut LateStore) -> Facts<'s>
+    where
+        'r: 's;
+}
+
 /// Asks the daemon about `cmd`, with `token` as the bearer token when set.
 /// `early` are the facts known without a system call (`cwd` unset, `ppid`
 /// anything); `gather` completes them (the working directory, the parent
-/// pid). They are gathered once a connection is open, so an absent daemon
-/// costs no `getcwd` or `getppid`; unless the body could come near
-/// [`MAX_REQUEST_BODY`], in which case they are gathered first, since an
-/// oversized request is refused even when no daemon answers.
+/// pid) in a [`LateStore`]. They are gathered once a connection is open, so
+/// an absent daemon costs no `getcwd` or `getppid`, and the 4 KiB store is
+/// then never on the stack (a forked child faults in each stack page the
+/// hook reaches); unless the body could come near [`MAX_REQUEST_BODY`], in
+/// which case they are gathered first, since an oversized request is refused
+/// even when no daemon answers.
 /// `may_cache`: this process owns the kept-alive connection slot.
 #[allow(clippy::too_many_arguments)]
-pub fn ask<'a, 'f, I, G>(
+pub fn ask<'a, 'r, I, G>(
     cfg: &Config,
     token: Option<&[u8]>,
     cmd: &Command<'a, I>,
@@ -64,7 +82,7 @@ pub fn ask<'a, 'f, I, G>(
 ) -> Outcome
 where
     I: Iterator<Item = &'a [u8]> + Clone,
-    G: FnOnce() -> Facts<'f>,
+    G: Gather<'r>,
 {
     let (host, base): (&[u8], &[u8]) = match &cfg.transport {
         Transport::Unix(_) => (b"localhost", b""),
@@ -75,99 +93,168 @@ where
     if cfg.token_invalid {
         return Outcome::Local(b"RAMPART_TOKEN is too long or contains control characters");
     }
-    let target = Target {
-        host,
-        base_path: base,
-    };
-    let who = Identity {
-        agent: cfg.agent.as_bytes(),
-        session: cfg.session.as_bytes(),
+    let talk = Talk {
+        cfg,
+        token,
+        target: Target {
+            host,
+            base_path: base,
+        },
+        who: Identity {
+            agent: cfg.agent.as_bytes(),
+            session: cfg.session.as_bytes(),
+        },
+        may_cache,
     };
     let bound = Facts {
         ppid: i64::MIN,
         ..*early
     };
-    let near_limit = body_len(&who, cmd, &bound).saturating_add(LATE_FACTS_MAX) > MAX_REQUEST_BODY;
+    let near_limit =
+        body_len(&talk.who, cmd, &bound).saturating_add(LATE_FACTS_MAX) > MAX_REQUEST_BODY;
     let deadline = now_ms().saturating_add(cfg.timeout_ms);
-    let (facts, sock, lease, reused) = if near_limit {
-        let facts = gather();
-        if body_len(&who, cmd, &facts) > MAX_REQUEST_BODY {
+    if near_limit {
+        return talk.gather_then_open(cmd, gather, deadline, answer);
+    }
+    match open(cfg, may_cache, deadline) {
+        Ok(conn) => talk.gather_then_exchange(cmd, gather, conn, deadline, answer),
+        Err(outcome) => outcome,
+    }
+}
+
+/// An open connection: the socket, the lease on the kept-alive slot, and
+/// whether it was reused.
+type Conn = (Socket, Option<Lease>, bool);
+
+/// What every request of one question shares.
+struct Talk<'c> {
+    cfg: &'c Config,
+    token: Option<&'c [u8]>,
+    target: Target<'c>,
+    who: Identity<'c>,
+    may_cache: bool,
+}
+
+impl Talk<'_> {
+    /// Connected: gathers the late facts (the store lives in this frame
+    /// only) and exchanges the request.
+    #[inline(never)]
+    fn gather_then_exchange<'a, 'r, I, G>(
+        &self,
+        cmd: &Command<'a, I>,
+        gather: G,
+        conn: Conn,
+        deadline: u64,
+        answer: &mut Answer<'_, '_>,
+    ) -> Outcome
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+        G: Gather<'r>,
+    {
+        let mut store = MaybeUninit::uninit();
+        let facts = gather.gather(&mut store);
+        self.exchange(cmd, &facts, conn, deadline, answer)
+    }
+
+    /// A body that may come near the limit: the facts first, refused
+    /// locally when too large, then the connection.
+    #[inline(never)]
+    fn gather_then_open<'a, 'r, I, G>(
+        &self,
+        cmd: &Command<'a, I>,
+        gather: G,
+        deadline: u64,
+        answer: &mut Answer<'_, '_>,
+    ) -> Outcome
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+        G: Gather<'r>,
+    {
+        let mut store = MaybeUninit::uninit();
+        let facts = gather.gather(&mut store);
+        if body_len(&self.who, cmd, &facts) > MAX_REQUEST_BODY {
             return Outcome::Local(b"the command is too large to check (over 64 KiB)");
         }
-        match open(cfg, may_cache, deadline) {
-            Ok((sock, lease, reused)) => (facts, sock, lease, reused),
-            Err(outcome) => return outcome,
+        match open(self.cfg, self.may_cache, deadline) {
+            Ok(conn) => self.exchange(cmd, &facts, conn, deadline, answer),
+            Err(outcome) => outcome,
         }
-    } else {
-        match open(cfg, may_cache, deadline) {
-            Ok((sock, lease, reused)) => (gather(), sock, lease, reused),
-            Err(outcome) => return outcome,
-        }
-    };
-    let len = body_len(&who, cmd, &facts);
-    let request = Request {
-        cfg,
-        token,
-        target,
-        who,
-        cmd,
-        facts: &facts,
-        body_len: len,
-    };
-    let keep = lease.is_some();
-    let sock = match request.round_trip(&sock, keep, deadline, answer) {
-        Ok((outcome, reusable)) => {
-            finish(lease, sock, reusable && keep);
-            return outcome;
-        }
-        // The daemon closed the kept-alive connection while it was idle:
-        // once more on a fresh one.
-        Err(Failure::Stale) if reused => {
-            sock.close();
-            match Socket::connect(&cfg.transport, deadline) {
-                Ok(s) => s,
-                Err(e) => {
-                    release(lease);
-                    return Outcome::Transport(e.reason());
+    }
+
+    /// Sends the request on `conn` and reads the answer, once more on a
+    /// fresh connection when a reused one turns out closed.
+    fn exchange<'a, I>(
+        &self,
+        cmd: &Command<'a, I>,
+        facts: &Facts<'_>,
+        (sock, lease, reused): Conn,
+        deadline: u64,
+        answer: &mut Answer<'_, '_>,
+    ) -> Outcome
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+    {
+        let cfg = self.cfg;
+        let request = Request {
+            cfg,
+            token: self.token,
+            target: self.target,
+            who: self.who,
+            cmd,
+            facts,
+            body_len: body_len(&self.who, cmd, facts),
+        };
+        let keep = lease.is_some();
+        let sock = match request.round_trip(&sock, keep, deadline, answer) {
+            Ok((outcome, reusable)) => {
+                finish(lease, sock, reusable && keep);
+                return outcome;
+            }
+            // The daemon closed the kept-alive connection while it was idle:
+            // once more on a fresh one.
+            Err(Failure::Stale) if reused => {
+                sock.close();
+                match Socket::connect(&cfg.transport, deadline) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        release(lease);
+                        return Outcome::Transport(e.reason());
+                    }
                 }
             }
-        }
-        Err(Failure::Stale) => {
-            sock.close();
-            release(lease);
-            return Outcome::Transport(NetError::Closed.reason());
-        }
-        Err(Failure::Final(outcome)) => {
-            sock.close();
-            release(lease);
-            return outcome;
-        }
-    };
-    match request.round_trip(&sock, keep, deadline, answer) {
-        Ok((outcome, reusable)) => {
-            finish(lease, sock, reusable && keep);
-            outcome
-        }
-        Err(Failure::Stale) => {
-            sock.close();
-            release(lease);
-            Outcome::Transport(NetError::Closed.reason())
-        }
-        Err(Failure::Final(outcome)) => {
-            sock.close();
-            release(lease);
-            outcome
+            Err(Failure::Stale) => {
+                sock.close();
+                release(lease);
+                return Outcome::Transport(NetError::Closed.reason());
+            }
+            Err(Failure::Final(outcome)) => {
+                sock.close();
+                release(lease);
+                return outcome;
+            }
+        };
+        match request.round_trip(&sock, keep, deadline, answer) {
+            Ok((outcome, reusable)) => {
+                finish(lease, sock, reusable && keep);
+                outcome
+            }
+            Err(Failure::Stale) => {
+                sock.close();
+                release(lease);
+                Outcome::Transport(NetError::Closed.reason())
+            }
+            Err(Failure::Final(outcome)) => {
+                sock.close();
+                release(lease);
+                outcome
+            }
         }
     }
 }
 
 /// This process's kept-alive connection when it owns the slot and one is
 /// open (`true`: reused), else a new one; the lease goes with it.
-fn open(
-    cfg: &Config,
-    may_cache: bool,
-    deadline: u64,
-) -> Result<(Socket, Option<Lease>, bool), Outcome> {
+fn open(cfg: &Config, may_cache: bool, deadline: u64) -> Result<Conn, Outcome> {
     let mut lease = if may_cache { Lease::acquire() } else { None };
     if let Some(sock) = lease.as_mut().and_then(Lease::take) {
         return Ok((sock, lease, true));

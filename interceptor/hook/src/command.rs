@@ -11,6 +11,7 @@
 //! `system`/`popen` send the shell string verbatim (see [`Command::Shell`]).
 
 use crate::buf::Sink;
+use crate::bytes::same;
 
 /// What the caller is about to run.
 #[derive(Clone, Copy, Debug)]
@@ -86,7 +87,7 @@ pub fn command_name<'a>(path: Option<&'a [u8]>, argv0: Option<&'a [u8]>) -> &'a 
         (None, a) => a.unwrap_or(&[]),
         (Some(p), None) => p,
         (Some(p), Some(a)) => {
-            if a == p || a == basename(p) {
+            if same(a, p) || same(a, basename(p)) {
                 a
             } else {
                 p

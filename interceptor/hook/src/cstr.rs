@@ -59,9 +59,101 @@ pub unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
         return None;
     }
     // SAFETY: the caller guarantees `p` is a valid NUL-terminated string.
-    let len = unsafe { libc::strlen(p) };
+    let len = unsafe { strlen(p) };
     // SAFETY: `len` bytes starting at `p` are initialised and live for `'a`.
     Some(unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len) })
+}
+
+/// The length of a NUL-terminated string, eight bytes at a time, in our own
+/// code: libc's `strlen` is one more libc code page for a forked child to
+/// fault in (~1.5 µs) on every exec, and the hook measures every argument
+/// and environment entry it reads.
+///
+/// # Safety
+/// `p` must point to a NUL-terminated string.
+#[cfg(all(
+    not(target_os = "macos"),
+    target_endian = "little",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub unsafe fn strlen(p: *const c_char) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let start = p as usize;
+    let mut at = start & !7;
+    // SAFETY: an aligned word never crosses a page boundary, and the first
+    // one holds the string's first byte, later ones a byte not after its
+    // NUL: every word read lies in a page the string occupies.
+    let mut w = unsafe { load_aligned_word(at) };
+    // Little-endian: the bytes before `p` are the word's low bytes; make
+    // them non-zero.
+    let before = (start - at) * 8;
+    if before != 0 {
+        w |= (1u64 << before) - 1;
+    }
+    loop {
+        // A byte of `w` is zero exactly when its bit is set here, counting
+        // from the lowest (a borrow can only mark bytes above a zero byte).
+        let zeros = w.wrapping_sub(ONES) & !w & HIGHS;
+        if zeros != 0 {
+            return at + (zeros.trailing_zeros() / 8) as usize - start;
+        }
+        at += 8;
+        // SAFETY: as above; no byte of the previous word was the NUL.
+        w = unsafe { load_aligned_word(at) };
+    }
+}
+
+/// Other targets: libc's.
+///
+/// # Safety
+/// `p` must point to a NUL-terminated string.
+#[cfg(not(all(
+    not(target_os = "macos"),
+    target_endian = "little",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+pub unsafe fn strlen(p: *const c_char) -> usize {
+    // SAFETY: the caller's contract.
+    unsafe { libc::strlen(p) }
+}
+
+/// The eight bytes at `addr` (8-aligned), read by one machine load. Done in
+/// assembly because the word may extend past the end of the string (never
+/// past its page): the hardware permits that read, Rust's memory model does
+/// not speak of it.
+///
+/// # Safety
+/// `addr` must be 8-aligned and lie in a mapped, readable page.
+#[cfg(all(
+    not(target_os = "macos"),
+    target_endian = "little",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+#[inline(always)]
+unsafe fn load_aligned_word(addr: usize) -> u64 {
+    let w: u64;
+    // SAFETY: the caller's contract; the asm only reads those 8 bytes.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!(
+            "mov {w}, qword ptr [{a}]",
+            a = in(reg) addr,
+            w = lateout(reg) w,
+            options(nostack, readonly, preserves_flags, pure),
+        );
+    }
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!(
+            "ldr {w}, [{a}]",
+            a = in(reg) addr,
+            w = lateout(reg) w,
+            options(nostack, readonly, preserves_flags, pure),
+        );
+    }
+    w
 }
 
 /// A borrowed NULL-terminated array of C strings (`argv`, `envp`).
@@ -177,7 +269,11 @@ pub fn environ_array() -> CStrArray<'static> {
 /// The value of `name` in `env`.
 pub fn lookup<'a>(env: CStrArray<'a>, name: &[u8]) -> Option<&'a [u8]> {
     env.iter()
-        .find(|e| e.get(..name.len()) == Some(name) && e.get(name.len()) == Some(&b'='))
+        .find(|e| {
+            e.get(..name.len())
+                .is_some_and(|n| crate::bytes::same(n, name))
+                && e.get(name.len()) == Some(&b'=')
+        })
         .and_then(|e| e.get(name.len() + 1..))
 }
 
@@ -185,6 +281,57 @@ pub fn lookup<'a>(env: CStrArray<'a>, name: &[u8]) -> Option<&'a [u8]> {
 pub fn errno() -> c_int {
     // SAFETY: the errno location is always a valid pointer for this thread.
     unsafe { *errno_ptr() }
+}
+
+/// The caller's errno across a hook, put back before the real function runs.
+///
+/// Where the hook's system calls bypass libc (Linux on x86_64 and aarch64,
+/// see `sys`), nothing the hook does on its way to the real function writes
+/// errno, so there is nothing to keep: the type is empty and a forked child
+/// does not fault in libc's `__errno_location` page on every exec. The slow
+/// paths that do call libc (the lazy symbol lookup and the state set up
+/// before our constructor ran) save and restore errno themselves. Elsewhere
+/// (macOS, other architectures) the value is read and written back.
+#[derive(Clone, Copy)]
+pub struct SavedErrno {
+    #[cfg(not(all(
+        not(target_os = "macos"),
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    value: c_int,
+}
+
+impl SavedErrno {
+    /// The calling thread's errno now.
+    #[inline(always)]
+    pub fn take() -> SavedErrno {
+        SavedErrno {
+            #[cfg(not(all(
+                not(target_os = "macos"),
+                any(target_arch = "x86_64", target_arch = "aarch64")
+            )))]
+            value: errno(),
+        }
+    }
+
+    /// Puts the saved value back.
+    #[inline(always)]
+    pub fn restore(self) {
+        #[cfg(not(all(
+            not(target_os = "macos"),
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        )))]
+        set_errno(self.value);
+    }
+}
+
+/// Runs `f` with the calling thread's errno kept (for the slow paths that
+/// call into libc: dlsym, realpath).
+pub fn keeping_errno<R>(f: impl FnOnce() -> R) -> R {
+    let saved = errno();
+    let r = f();
+    set_errno(saved);
+    r
 }
 
 /// Sets the calling thread's errno.
@@ -228,7 +375,7 @@ pub fn stat(path: &[u8]) -> Result<libc::stat, c_int> {
         if r == 0 {
             Ok(st)
         } else {
-            Err(errno())
+            Err(-r)
         }
     })
     .unwrap_or(Err(libc::ENAMETOOLONG))
@@ -256,6 +403,24 @@ pub fn certainly_missing(path: &[u8]) -> bool {
     matches!(stat(path), Err(libc::ENOENT | libc::ENOTDIR))
 }
 
+/// [`certainly_missing`] for a path that is already a C string, without the
+/// copy (no 4 KiB stack buffer, no `memcpy`: both cost a forked child a page
+/// fault on its way to `exec`). Null counts as missing.
+///
+/// # Safety
+/// `path` must be null or a NUL-terminated string.
+pub unsafe fn certainly_missing_cstr(path: *const c_char) -> bool {
+    if path.is_null() {
+        return true;
+    }
+    // SAFETY: all-zero bytes are a valid `struct stat`.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated (the caller's contract), `st` a valid
+    // out-pointer.
+    let r = unsafe { sys::stat(path, &mut st) };
+    matches!(-r, libc::ENOENT | libc::ENOTDIR)
+}
+
 /// The working directory and, when `rel` is a relative path, `<cwd>/<rel>`
 /// (a leading `./` of `rel` dropped), both in `buf`: the joined path begins
 /// with the directory, so one buffer holds both. The join is `None` when
@@ -271,7 +436,7 @@ pub fn getcwd_and_join<'b>(
         return (None, None);
     }
     // SAFETY: on success getcwd wrote a NUL-terminated string into `buf`.
-    let n = unsafe { libc::strlen(p.cast_const().cast()) };
+    let n = unsafe { strlen(p.cast_const().cast()) };
     let rel = rel
         .filter(|r| r.first() != Some(&b'/'))
         .map(|r| r.strip_prefix(b"./").unwrap_or(r));
@@ -327,7 +492,7 @@ pub fn write_stderr(bytes: &[u8]) {
         match usize::try_from(n) {
             Ok(0) => return,
             Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
-            Err(_) if errno() == libc::EINTR => {}
+            Err(_) if n == -(libc::EINTR as isize) => {}
             Err(_) => return,
         }
     }

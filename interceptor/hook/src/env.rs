@@ -20,6 +20,7 @@
 //! with a stripped `environ`. Building the pointer arrays is in `hooks`.
 
 use crate::buf::{Buf, Sink};
+use crate::bytes::same;
 use crate::command::write_word;
 
 /// Most `RAMPART_*` entries kept in the snapshot.
@@ -275,12 +276,12 @@ impl Snapshot {
 
     /// True when a preload item names this library.
     pub fn is_ourlib(&self, item: &[u8]) -> bool {
-        item == self.ourlib()
+        same(item, self.ourlib())
             || self
                 .aliases
                 .iter()
                 .take(self.n_aliases)
-                .any(|a| self.span(*a) == item)
+                .any(|a| same(self.span(*a), item))
     }
 
     /// The snapshot's `RAMPART_*` entries (no NUL).
@@ -335,7 +336,7 @@ impl Snapshot {
                     }
                 }
                 EnvKind::Rampart => {
-                    if !self.rampart_entries().any(|s| s == e) {
+                    if !self.rampart_entries().any(|s| same(s, e)) {
                         return false;
                     }
                     rampart_seen += 1;

@@ -15,6 +15,7 @@
 //! engine does the real analysis. Pure functions over byte slices; the block
 //! device test is injected so the matcher stays testable without a disk.
 
+use crate::bytes::same;
 use crate::command::basename;
 
 /// Why the floor refused a command.
@@ -151,7 +152,7 @@ fn skip_options<'w, 'a>(mut words: &'w [&'a [u8]], with_arg: &[&[u8]]) -> &'w [&
         if w.len() < 2 || w.first() != Some(&b'-') {
             break;
         }
-        let takes_arg = with_arg.contains(w);
+        let takes_arg = with_arg.iter().any(|o| same(o, w));
         words = words.get(if takes_arg { 2 } else { 1 }..).unwrap_or(&[]);
     }
     words
@@ -253,7 +254,7 @@ fn target_kind(word: &[u8], home: Option<&[u8]>) -> Option<FloorHit> {
         while h.len() > 1 && h.last() == Some(&b'/') {
             h = h.get(..h.len() - 1).unwrap_or(&[]);
         }
-        if !h.is_empty() && h != b"/" && t == h {
+        if !h.is_empty() && h != b"/" && same(t, h) {
             return Some(FloorHit::DeleteHome);
         }
     }

@@ -21,6 +21,7 @@ use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use crate::buf::{Buf, Counter, Fnv, Sink};
+use crate::bytes::same;
 use crate::client;
 use crate::command::Command;
 use crate::config::{self, Config, Mode};
@@ -294,6 +295,28 @@ fn check_inner(
     verdict
 }
 
+/// The facts of a request that cost system calls: the working directory
+/// (with a relative executable joined to it) and the parent pid.
+struct LateFacts<'r> {
+    resolved: Option<&'r [u8]>,
+    pid: i32,
+}
+
+impl<'r> client::Gather<'r> for LateFacts<'r> {
+    fn gather<'s>(self, store: &'s mut client::LateStore) -> Facts<'s>
+    where
+        'r: 's,
+    {
+        let (cwd, joined) = cstr::getcwd_and_join(store, self.resolved);
+        Facts {
+            cwd,
+            resolved_path: joined.or(self.resolved),
+            pid: i64::from(self.pid),
+            ppid: i64::from(cstr::getppid()),
+        }
+    }
+}
+
 fn check_fresh(
     st: &State,
     api: &'static [u8],
@@ -321,28 +344,11 @@ fn check_fresh(
             return Check::Deny;
         }
     }
-    // One buffer for the directory and a relative executable made absolute
-    // (not two PATH_MAX buffers: a forked child faults in every stack page the
-    // hook's frames reach). Relative and too long to join: sent as it is.
-    // Gathered only once the daemon is reachable (see `client::ask`).
-    let mut cwd_store = MaybeUninit::uninit();
-    let store = &mut cwd_store;
     let early = Facts {
         cwd: None,
         resolved_path: resolved,
         pid: i64::from(pid),
         ppid: 0,
-    };
-    let gather = move || {
-        // Moved out, so the closure is `FnOnce` and the facts may borrow it.
-        let store = store;
-        let (cwd, joined) = cstr::getcwd_and_join(store, resolved);
-        Facts {
-            cwd,
-            resolved_path: joined.or(resolved),
-            pid: i64::from(pid),
-            ppid: i64::from(cstr::getppid()),
-        }
     };
     let mut decision_store = [0u8; 16];
     let mut message_store = [0u8; 256];
@@ -356,6 +362,12 @@ fn check_fresh(
     };
     let outcome = if st.snapshot.is_complete() {
         let may_cache = pid == st.load_pid;
+        // One store for the directory and a relative executable made
+        // absolute (not two PATH_MAX buffers: a forked child faults in every
+        // stack page the hook's frames reach). Relative and too long to
+        // join: sent as it is. Gathered only once the daemon is reachable,
+        // in a frame of `client` (see `client::ask`).
+        let gather = LateFacts { resolved, pid };
         client::ask(cfg, st.token(), cmd, &early, gather, &mut answer, may_cache)
     } else {
         Outcome::Local(b"the protected environment could not be prepared")
@@ -497,13 +509,14 @@ fn warn_fail_open(cfg: &Config, outcome: Outcome, pid: i32) {
 // ---------------------------------------------------------------- environments
 
 /// Environment entries rebuilt on the stack; a larger environment takes a
-/// mapping (one `mmap`). 512 (4 KiB) is over ten times the 39 variables of
-/// the shell these tests were run from, and keeps the frame small: a forked
+/// mapping (one `mmap`). 384 (3 KiB) is ten times the 39 variables of the
+/// shell these tests were run from, and keeps the frame under a page: a
+/// frame larger than a page is probed page by page on entry, and a forked
 /// child faults in every stack page the hook reaches.
-const ENV_SLOTS: usize = 512;
+const ENV_SLOTS: usize = 384;
 
 /// Calls `f` with `env` rebuilt to carry the protection (module docs of
-/// `env`). Never inlined: its buffers (~8 KiB) are separate from `check`'s.
+/// `env`). Never inlined: its buffers are separate from `check`'s.
 #[inline(never)]
 fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char) -> R) -> R {
     let Some(st) = state() else {
@@ -530,39 +543,68 @@ fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char
         EnvKind::Preload(v) => Some(v),
         _ => None,
     };
-    let mut preload_store;
-    let preload: &[u8] = match caller_preload {
+    match caller_preload {
         // The usual case, an inherited value: rebuilding it would give the
         // trusted entry back.
-        Some(v) if Some(v) == trusted => snap.preload_entry_nul(),
-        Some(v) => {
-            preload_store = [0u8; 4096];
-            let mut pb = Buf::new(&mut preload_store);
-            snap.write_preload_entry(&mut pb, Some(v));
-            match pb.finish_cstr() {
-                Some(n) => preload_store
-                    .get(..n + 1)
-                    .unwrap_or(snap.preload_entry_nul()),
-                None => snap.preload_entry_nul(),
-            }
+        Some(v) if !trusted.is_some_and(|t| same(v, t)) => {
+            with_merged_preload(env, snap, kept, v, f)
         }
+        _ => with_env_array(env, snap, kept, snap.preload_entry_nul(), f),
+    }
+}
+
+/// [`with_protected_env`] when the caller's `LD_PRELOAD` differs from the
+/// trusted one: ours first, the caller's others kept. Its 4 KiB buffer stays
+/// out of the usual path's frame.
+#[inline(never)]
+fn with_merged_preload<R>(
+    env: CStrArray<'_>,
+    snap: &crate::env::Snapshot,
+    kept: usize,
+    caller: &[u8],
+    f: impl FnOnce(*const *const c_char) -> R,
+) -> R {
+    let mut preload_store = [0u8; 4096];
+    let mut pb = Buf::new(&mut preload_store);
+    snap.write_preload_entry(&mut pb, Some(caller));
+    let preload = match pb.finish_cstr() {
+        Some(n) => preload_store
+            .get(..n + 1)
+            .unwrap_or(snap.preload_entry_nul()),
         None => snap.preload_entry_nul(),
     };
+    with_env_array(env, snap, kept, preload, f)
+}
+
+/// Calls `f` with the array: the caller's other entries (`kept` of them),
+/// the snapshot's `RAMPART_*` entries, then `preload` (NUL-terminated).
+#[inline(always)]
+fn with_env_array<R>(
+    env: CStrArray<'_>,
+    snap: &crate::env::Snapshot,
+    kept: usize,
+    preload: &[u8],
+    f: impl FnOnce(*const *const c_char) -> R,
+) -> R {
     let needed = kept + snap.rampart_entries().count() + 2;
-    // Not zero-filled (4 KiB per call): only the `n` slots pushed below are
-    // read, up to the NULL pushed last.
+    // Not zero-filled (3 KiB per call): only the slots pushed below are read,
+    // up to the NULL pushed last. They are the last `needed` of the array,
+    // the end nearest the caller's frame, so a small environment reaches no
+    // deeper into the stack than it needs.
     let mut stack_slots = [MaybeUninit::<*const c_char>::uninit(); ENV_SLOTS];
     let mut mapped;
-    let slots: &mut [MaybeUninit<*const c_char>] = if needed <= ENV_SLOTS {
-        &mut stack_slots
-    } else {
-        // Huge environment: a private mapping. If the exec succeeds in a
-        // vfork child this mapping stays in the parent (a rare, bounded leak).
-        mapped = match Mapped::new(needed * core::mem::size_of::<*const c_char>()) {
-            Some(m) => m,
-            None => return f(env.as_ptr()),
-        };
-        mapped.as_ptr_slots()
+    let slots: &mut [MaybeUninit<*const c_char>] = match ENV_SLOTS.checked_sub(needed) {
+        Some(unused) => stack_slots.get_mut(unused..).unwrap_or(&mut []),
+        None => {
+            // Huge environment: a private mapping. If the exec succeeds in a
+            // vfork child this mapping stays in the parent (a rare, bounded
+            // leak).
+            mapped = match Mapped::new(needed * core::mem::size_of::<*const c_char>()) {
+                Some(m) => m,
+                None => return f(env.as_ptr()),
+            };
+            mapped.as_ptr_slots()
+        }
     };
     let mut out = PtrArray::new(slots);
     for e in env.iter() {
@@ -612,13 +654,13 @@ fn run_real<R>(f: impl FnOnce() -> R) -> R {
 fn exec_checked(
     verdict: Check,
     env: CStrArray<'_>,
-    saved_errno: c_int,
+    saved_errno: cstr::SavedErrno,
     exec: impl FnOnce(*const *const c_char) -> c_int,
 ) -> c_int {
     match verdict {
         Check::Deny => fail_errno(libc::EPERM),
         Check::Allow => with_protected_env(env, |e| {
-            cstr::set_errno(saved_errno);
+            saved_errno.restore();
             exec(e)
         }),
     }
@@ -682,7 +724,7 @@ pub unsafe extern "C" fn execve(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
-    let saved = cstr::errno();
+    let saved = cstr::SavedErrno::take();
     let Some(real) = real::execve() else {
         return fail_errno(libc::ENOSYS);
     };
@@ -694,7 +736,8 @@ pub unsafe extern "C" fn execve(
             CStrArray::new(envp),
         )
     };
-    if p.is_none_or(cstr::certainly_missing) {
+    // SAFETY: `path` is null or a C string (execve's contract).
+    if unsafe { cstr::certainly_missing_cstr(path) } {
         // SAFETY: forwarding the caller's own arguments.
         return unsafe { real(path, argv, envp) };
     }
@@ -713,7 +756,7 @@ pub unsafe extern "C" fn execve(
 /// The C contract of `execv`.
 #[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
-    let saved = cstr::errno();
+    let saved = cstr::SavedErrno::take();
     let Some(real) = real::execve() else {
         return fail_errno(libc::ENOSYS);
     };
@@ -721,7 +764,8 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) 
     let (p, args) = unsafe { (cstr::bytes(path), CStrArray::new(argv)) };
     let env = cstr::environ_array();
     // A target that certainly does not exist: the real call fails alone.
-    let verdict = if p.is_none_or(cstr::certainly_missing) {
+    // SAFETY: `path` is null or a C string (execv's contract).
+    let verdict = if unsafe { cstr::certainly_missing_cstr(path) } {
         Check::Allow
     } else {
         decide_exec(b"execv", p, args, p)
@@ -739,7 +783,7 @@ fn execvpe_common(
     argv: *const *const c_char,
     env: CStrArray<'_>,
 ) -> c_int {
-    let saved = cstr::errno();
+    let saved = cstr::SavedErrno::take();
     let Some(real) = real::execvpe() else {
         return fail_errno(libc::ENOSYS);
     };
@@ -797,7 +841,7 @@ pub unsafe extern "C" fn fexecve(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
-    let saved = cstr::errno();
+    let saved = cstr::SavedErrno::take();
     let Some(real) = real::fexecve() else {
         return fail_errno(libc::ENOSYS);
     };
@@ -827,7 +871,7 @@ pub unsafe extern "C" fn execveat(
     envp: *const *const c_char,
     flags: c_int,
 ) -> c_int {
-    let saved = cstr::errno();
+    let saved = cstr::SavedErrno::take();
     let Some(real) = real::execveat() else {
         return fail_errno(libc::ENOSYS);
     };
@@ -890,7 +934,7 @@ fn spawn_common(
     envp: *const *const c_char,
     call: impl FnOnce(*const *const c_char) -> c_int,
 ) -> c_int {
-    let saved = cstr::errno();
+    let saved = cstr::SavedErrno::take();
     // SAFETY: the posix_spawn contract: `file` a C string, argv/envp arrays.
     let (f, args, env) = unsafe {
         (
@@ -917,11 +961,11 @@ fn spawn_common(
     };
     match verdict {
         Check::Deny => {
-            cstr::set_errno(saved);
+            saved.restore();
             libc::EPERM
         }
         Check::Allow => with_protected_env(env, |e| {
-            cstr::set_errno(saved);
+            saved.restore();
             run_real(|| call(e))
         }),
     }
@@ -1064,7 +1108,7 @@ fn with_shell_command<R>(
 /// The C contract of `system`.
 #[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
-    let saved = cstr::errno();
+    let saved = cstr::SavedErrno::take();
     let Some(real) = real::system() else {
         return fail_errno(libc::ENOSYS);
     };
@@ -1076,7 +1120,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     match check(b"system", Command::<CStrIter<'_>>::Shell(cmd), None) {
         Check::Deny => fail_errno(libc::EPERM),
         Check::Allow => with_shell_command(command, cmd, |c| {
-            cstr::set_errno(saved);
+            saved.restore();
             // SAFETY: `c` is a NUL-terminated command line.
             run_real(|| unsafe { real(c) })
         }),
@@ -1089,7 +1133,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 /// The C contract of `popen`.
 #[cfg_attr(not(target_os = "macos"), no_mangle)]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut c_void {
-    let saved = cstr::errno();
+    let saved = cstr::SavedErrno::take();
     let Some(real) = real::popen() else {
         cstr::set_errno(libc::ENOSYS);
         return core::ptr::null_mut();
@@ -1105,7 +1149,7 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
             core::ptr::null_mut()
         }
         Check::Allow => with_shell_command(command, cmd, |c| {
-            cstr::set_errno(saved);
+            saved.restore();
             // SAFETY: `c` is a NUL-terminated command line, `mode` the caller's.
             run_real(|| unsafe { real(c, mode) })
         }),

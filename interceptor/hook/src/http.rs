@@ -9,6 +9,7 @@
 //! hook to switch to its long read deadline. Safe code only.
 
 use crate::buf::{parse_u64, trim, Sink};
+use crate::bytes::same;
 use crate::command::Command;
 use crate::json::write_string;
 
@@ -160,7 +161,10 @@ pub fn parse_head(data: &[u8]) -> Result<Option<Head>, HeadError> {
     let Some(end) = find(data, b"\r\n\r\n") else {
         // A head that does not start like one will never become one.
         let n = data.len().min(5);
-        if data.get(..n) != b"HTTP/".get(..n) {
+        if !same(
+            data.get(..n).unwrap_or(&[]),
+            b"HTTP/".get(..n).unwrap_or(&[]),
+        ) {
             return Err(HeadError::Malformed);
         }
         return Ok(None);

@@ -51,6 +51,7 @@
 )]
 
 mod buf;
+mod bytes;
 mod client;
 mod command;
 mod config;

@@ -16,7 +16,6 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use crate::buf::Sink;
 use crate::config::Transport;
-use crate::cstr::errno;
 use crate::sys;
 
 /// Why the daemon could not be reached.
@@ -118,10 +117,15 @@ fn poll_fd(fd: c_int, events: i16, deadline: u64) -> Result<(), NetError> {
         if r > 0 {
             return Ok(());
         }
-        if r < 0 && errno() != libc::EINTR {
+        if r < 0 && r != -libc::EINTR {
             return Err(NetError::Io);
         }
     }
+}
+
+/// The errno of a failed byte count (`sys` returns `-errno`).
+fn failure(n: isize) -> c_int {
+    c_int::try_from(n.unsigned_abs()).unwrap_or(0)
 }
 
 fn close_fd(fd: c_int) {
@@ -129,7 +133,7 @@ fn close_fd(fd: c_int) {
     sys::close(fd);
 }
 
-/// A non-blocking, close-on-exec stream socket (or -1).
+/// A non-blocking, close-on-exec stream socket (or `-errno`).
 #[cfg(not(target_os = "macos"))]
 fn open_stream_socket(family: c_int) -> c_int {
     sys::socket(
@@ -139,7 +143,7 @@ fn open_stream_socket(family: c_int) -> c_int {
     )
 }
 
-/// A non-blocking, close-on-exec stream socket (or -1). macOS has no
+/// A non-blocking, close-on-exec stream socket (or `-errno`). macOS has no
 /// `SOCK_CLOEXEC`/`SOCK_NONBLOCK` nor `MSG_NOSIGNAL`: the flags are set with
 /// `fcntl` and SIGPIPE is suppressed per socket with `SO_NOSIGPIPE`.
 #[cfg(target_os = "macos")]
@@ -246,7 +250,7 @@ impl Socket {
             if r == 0 {
                 return Ok(sock);
             }
-            match errno() {
+            match -r {
                 libc::EINTR => continue,
                 libc::EINPROGRESS | libc::EAGAIN => break,
                 e => {
@@ -294,7 +298,7 @@ impl Socket {
             let n = unsafe { sys::send(self.fd, rest.as_ptr().cast(), rest.len(), SEND_FLAGS) };
             match usize::try_from(n) {
                 Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
-                Err(_) => match errno() {
+                Err(_) => match failure(n) {
                     libc::EINTR => {}
                     libc::EAGAIN => poll_fd(self.fd, libc::POLLOUT, deadline)?,
                     libc::EPIPE | libc::ECONNRESET => return Err(NetError::Closed),
@@ -313,7 +317,7 @@ impl Socket {
             let n = unsafe { sys::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
             match usize::try_from(n) {
                 Ok(n) => return Ok(n),
-                Err(_) => match errno() {
+                Err(_) => match failure(n) {
                     libc::EINTR => {}
                     libc::EAGAIN if !spun => {
                         // Then read again: the answer arrived, or the budget

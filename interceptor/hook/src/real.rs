@@ -190,8 +190,9 @@ mod table {
         if !p.is_null() || RESOLVED.load(Ordering::Acquire) {
             return p;
         }
-        // Before our constructor: resolve lazily (still single-threaded then).
-        let p = lookup(i);
+        // Before our constructor: resolve lazily (still single-threaded then),
+        // keeping the caller's errno (dlsym may set it; see `SavedErrno`).
+        let p = crate::cstr::keeping_errno(|| lookup(i));
         slot.store(p, Ordering::Release);
         p
     }
@@ -377,6 +378,13 @@ static STATE: StateCell = StateCell {
 /// The state, initialising it with `init` if nobody did yet. `None` while
 /// another thread is initialising (only possible before our constructor).
 pub fn state_or_init(init: impl FnOnce(&mut State)) -> Option<&'static State> {
+    // A plain load first: a compare-and-swap is a write access even when it
+    // fails, and in a forked child that write copies the page it lands on
+    // (a copy-on-write fault of ~2 µs on every hooked exec after fork).
+    if STATE.phase.load(Ordering::Acquire) == READY {
+        // SAFETY: READY observed with Acquire: fully written, read-only.
+        return Some(unsafe { &*STATE.value.get() });
+    }
     match STATE
         .phase
         .compare_exchange(UNINIT, BUSY, Ordering::AcqRel, Ordering::Acquire)
@@ -385,7 +393,9 @@ pub fn state_or_init(init: impl FnOnce(&mut State)) -> Option<&'static State> {
             // SAFETY: we won the UNINIT -> BUSY transition, so no other
             // reference to the value exists (readers wait for READY).
             let s = unsafe { &mut *STATE.value.get() };
-            init(s);
+            // The set-up calls into libc (dlsym, realpath): keep the errno of
+            // a hook that runs before our constructor (see `SavedErrno`).
+            crate::cstr::keeping_errno(|| init(s));
             STATE.phase.store(READY, Ordering::Release);
             // SAFETY: READY published; from now on the value is read-only.
             Some(unsafe { &*STATE.value.get() })

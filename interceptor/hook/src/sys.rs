@@ -1,5 +1,8 @@
-//! The system calls the hook makes, with libc's signatures and its
-//! `-1`/errno convention.
+//! The system calls the hook makes, with libc's signatures except for the
+//! failure value: `-errno` (the kernel's own convention) instead of `-1` with
+//! errno set. The hook thereby never writes the caller's errno on its way to
+//! the real function (nothing to save and restore), and a forked child does
+//! not fault in libc's `__errno_location` page for it.
 //!
 //! Linux: the calls enter the kernel directly (the `syscall`/`svc`
 //! instruction), not through libc. Every imported function costs the
@@ -8,7 +11,7 @@
 //! hook faults in every libc code page it reaches (libc's `syscall` and
 //! `clock_gettime` wrappers and the vDSO were three such pages per hooked
 //! exec; docs/BENCHMARKS.md). macOS: the libc functions themselves
-//! (`syscall` is deprecated there).
+//! (`syscall` is deprecated there), their errno turned into the return value.
 //!
 //! One of the FFI modules allowed to use `unsafe`; the callers (`cstr`,
 //! `net`) keep the contract of each call, stated on each function.
@@ -23,8 +26,8 @@ mod linux {
     use core::ffi::{c_char, c_int, c_long, c_void};
 
     /// A system call `nr` with every argument widened to `long`, as the
-    /// kernel ABI reads them (missing ones are zero); libc's convention for
-    /// the result: -1 with errno set on failure.
+    /// kernel ABI reads them (missing ones are zero); the kernel's result
+    /// (`-errno` on failure).
     macro_rules! raw {
         ($nr:expr $(, $arg:expr)* $(,)?) => {{
             let mut args: [c_long; 6] = [0; 6];
@@ -34,19 +37,8 @@ mod linux {
             }
             // SAFETY: forwarded from the calling wrapper, whose caller
             // upholds the system call's contract (pointers, lengths).
-            let r = unsafe { trap($nr as c_long, args) };
-            with_errno(r)
+            unsafe { trap($nr as c_long, args) }
         }};
-    }
-
-    /// The kernel's `-errno` as libc reports it: -1 and errno.
-    fn with_errno(r: c_long) -> c_long {
-        if (-4095..0).contains(&r) {
-            crate::cstr::set_errno(-(r as c_int));
-            -1
-        } else {
-            r
-        }
     }
 
     /// Enters the kernel with the `syscall` instruction itself. libc's
@@ -111,7 +103,8 @@ mod linux {
     }
 
     /// Other architectures: libc's `syscall`, its -1/errno turned back into
-    /// `-errno` for [`with_errno`].
+    /// `-errno` (errno is written there, and restored by the hooks that
+    /// save it: see `cstr::SavedErrno`).
     ///
     /// # Safety
     /// The arguments must satisfy system call `nr`'s contract.
@@ -134,9 +127,9 @@ mod linux {
         raw!(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC, ts);
     }
 
-    /// Narrows a result that fits `int` (a descriptor, 0 or -1).
+    /// Narrows a result that fits `int` (a descriptor, 0 or `-errno`).
     fn int(r: c_long) -> c_int {
-        c_int::try_from(r).unwrap_or(-1)
+        c_int::try_from(r).unwrap_or(-libc::EOVERFLOW)
     }
 
     /// `stat(2)`.
@@ -294,7 +287,7 @@ mod linux {
     pub fn mmap_anon(len: usize, prot: c_int, flags: c_int) -> *mut c_void {
         let hint = core::ptr::null_mut::<c_void>();
         match raw!(libc::SYS_mmap, hint, len, prot, flags, -1, 0) {
-            -1 => libc::MAP_FAILED,
+            -4095..0 => libc::MAP_FAILED,
             addr => addr as *mut c_void,
         }
     }
@@ -312,13 +305,31 @@ mod linux {
 mod macos {
     use core::ffi::{c_char, c_int, c_void};
 
+    /// libc's `-1` turned into `-errno`.
+    fn neg(r: c_int) -> c_int {
+        if r == -1 {
+            -crate::cstr::errno()
+        } else {
+            r
+        }
+    }
+
+    /// [`neg`] for byte counts.
+    fn neg_size(r: isize) -> isize {
+        if r == -1 {
+            -(crate::cstr::errno() as isize)
+        } else {
+            r
+        }
+    }
+
     /// `stat(2)`.
     ///
     /// # Safety
     /// `path` NUL-terminated, `st` a valid out-pointer.
     pub unsafe fn stat(path: *const c_char, st: *mut libc::stat) -> c_int {
         // SAFETY: the caller's contract.
-        unsafe { libc::stat(path, st) }
+        neg(unsafe { libc::stat(path, st) })
     }
 
     /// `fstat(2)`.
@@ -327,7 +338,7 @@ mod macos {
     /// `st` a valid out-pointer.
     pub unsafe fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
         // SAFETY: the caller's contract.
-        unsafe { libc::fstat(fd, st) }
+        neg(unsafe { libc::fstat(fd, st) })
     }
 
     /// `access(2)`.
@@ -336,7 +347,7 @@ mod macos {
     /// `path` NUL-terminated.
     pub unsafe fn access(path: *const c_char, mode: c_int) -> c_int {
         // SAFETY: the caller's contract.
-        unsafe { libc::access(path, mode) }
+        neg(unsafe { libc::access(path, mode) })
     }
 
     /// `getcwd(3)`: true when `buf` now holds the working directory.
@@ -372,19 +383,19 @@ mod macos {
     /// `buf` readable for `len` bytes.
     pub unsafe fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
         // SAFETY: the caller's contract.
-        unsafe { libc::write(fd, buf, len) }
+        neg_size(unsafe { libc::write(fd, buf, len) })
     }
 
     /// `close(2)`.
     pub fn close(fd: c_int) -> c_int {
         // SAFETY: closing an integer has no memory-safety preconditions.
-        unsafe { libc::close(fd) }
+        neg(unsafe { libc::close(fd) })
     }
 
     /// `socket(2)`.
     pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
         // SAFETY: no pointer arguments.
-        unsafe { libc::socket(domain, ty, protocol) }
+        neg(unsafe { libc::socket(domain, ty, protocol) })
     }
 
     /// `connect(2)`.
@@ -393,7 +404,7 @@ mod macos {
     /// `addr` points to `len` readable bytes.
     pub unsafe fn connect(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
         // SAFETY: the caller's contract.
-        unsafe { libc::connect(fd, addr, len) }
+        neg(unsafe { libc::connect(fd, addr, len) })
     }
 
     /// `getsockopt(2)`.
@@ -408,7 +419,7 @@ mod macos {
         len: *mut libc::socklen_t,
     ) -> c_int {
         // SAFETY: the caller's contract.
-        unsafe { libc::getsockopt(fd, level, name, val, len) }
+        neg(unsafe { libc::getsockopt(fd, level, name, val, len) })
     }
 
     /// `setsockopt(2)`.
@@ -423,7 +434,7 @@ mod macos {
         len: libc::socklen_t,
     ) -> c_int {
         // SAFETY: the caller's contract.
-        unsafe { libc::setsockopt(fd, level, name, val, len) }
+        neg(unsafe { libc::setsockopt(fd, level, name, val, len) })
     }
 
     /// `send(2)`.
@@ -432,7 +443,7 @@ mod macos {
     /// `buf` readable for `len` bytes.
     pub unsafe fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
         // SAFETY: the caller's contract.
-        unsafe { libc::send(fd, buf, len, flags) }
+        neg_size(unsafe { libc::send(fd, buf, len, flags) })
     }
 
     /// `recv(2)`.
@@ -441,7 +452,7 @@ mod macos {
     /// `buf` writable for `len` bytes.
     pub unsafe fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
         // SAFETY: the caller's contract.
-        unsafe { libc::recv(fd, buf, len, flags) }
+        neg_size(unsafe { libc::recv(fd, buf, len, flags) })
     }
 
     /// `clock_gettime(CLOCK_MONOTONIC)`.
@@ -453,7 +464,7 @@ mod macos {
     /// `poll(2)` on one descriptor.
     pub fn poll_one(fd: &mut libc::pollfd, timeout_ms: c_int) -> c_int {
         // SAFETY: `fd` is one valid pollfd.
-        unsafe { libc::poll(fd, 1, timeout_ms) }
+        neg(unsafe { libc::poll(fd, 1, timeout_ms) })
     }
 
     /// `mmap(2)` of `len` anonymous bytes; `MAP_FAILED` on failure.
