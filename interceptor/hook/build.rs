@@ -50,6 +50,10 @@ fn main() {
         .pic(true)
         .opt_level(2)
         .flag("-fvisibility=hidden")
+        // The shim defines memcpy & co. (Linux): no builtin expansion or loop
+        // idiom may turn their bodies into calls of themselves.
+        .flag_if_supported("-fno-builtin")
+        .flag_if_supported("-fno-tree-loop-distribute-patterns")
         .warnings(true)
         .extra_warnings(true)
         .cargo_metadata(false)

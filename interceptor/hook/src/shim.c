@@ -10,6 +10,9 @@
  *    (va_list is passed by value on some ABIs).
  * 2. A per-thread reentrancy flag (stable Rust has no #[thread_local] in
  *    no_std). initial-exec TLS: no allocation on first use.
+ * 3. Linux: the memory functions compilers call (memcpy, memmove, memset,
+ *    memcmp, bcmp), hidden, so that this library's calls bind here at link
+ *    time instead of to libc (see the section below).
  *
  * Everything except the three exec functions is hidden; the version script
  * (exports.map) exports exactly the hooked names (Linux; on macOS nothing
@@ -194,4 +197,79 @@ struct rampart_interpose {
 RAMPART_INTERPOSE(execl);
 RAMPART_INTERPOSE(execlp);
 RAMPART_INTERPOSE(execle);
+#endif
+
+#ifdef __linux__
+/* 3. Memory functions. Rust and C compilers turn copies, fills and slice
+ * comparisons into calls of these. Bound to libc, each call lands in one of
+ * libc's string-function pages (memcpy, memset and memcmp are three), and a
+ * forked child faults in every code page it runs on its way to exec (about
+ * 1.5 µs each here; scripts/fault-map): these definitions keep the hook in
+ * its own pages. The hook copies, fills and compares short strings; the
+ * constructor copies a few KiB once per process. x86_64 uses the string
+ * instructions (fast for all sizes with ERMS/FSRM), other architectures
+ * word loops. build.rs compiles this file with -fno-builtin and
+ * -fno-tree-loop-distribute-patterns so that the compiler cannot turn these
+ * loops back into calls of themselves. */
+#include <stdint.h>
+
+HIDDEN void *memcpy(void *restrict dst, const void *restrict src, size_t n)
+{
+#if defined(__x86_64__)
+    void *d = dst;
+    __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+#else
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if ((((uintptr_t)d | (uintptr_t)s) & 7) == 0) {
+        for (; n >= 8; n -= 8, d += 8, s += 8)
+            *(uint64_t *)(void *)d = *(const uint64_t *)(const void *)s;
+    }
+    for (; n > 0; n--)
+        *d++ = *s++;
+#endif
+    return dst;
+}
+
+HIDDEN void *memmove(void *dst, const void *src, size_t n)
+{
+    uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+    if (d - s >= n) /* no overlap that a forward copy would clobber */
+        return memcpy(dst, src, n);
+    unsigned char *dp = dst;
+    const unsigned char *sp = src;
+    while (n > 0) {
+        n--;
+        dp[n] = sp[n];
+    }
+    return dst;
+}
+
+HIDDEN void *memset(void *dst, int c, size_t n)
+{
+#if defined(__x86_64__)
+    void *d = dst;
+    __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+#else
+    unsigned char *d = dst;
+    for (; n > 0; n--)
+        *d++ = (unsigned char)c;
+#endif
+    return dst;
+}
+
+HIDDEN int memcmp(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] != y[i])
+            return x[i] < y[i] ? -1 : 1;
+    }
+    return 0;
+}
+
+HIDDEN int bcmp(const void *a, const void *b, size_t n)
+{
+    return memcmp(a, b, n);
+}
 #endif
