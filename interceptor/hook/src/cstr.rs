@@ -182,6 +182,15 @@ impl<'a> CStrArray<'a> {
         self.ptr
     }
 
+    /// Iterates over the entries without measuring them.
+    pub fn refs(&self) -> CStrRefs<'a> {
+        CStrRefs {
+            ptr: self.ptr,
+            idx: 0,
+            _life: PhantomData,
+        }
+    }
+
     /// Iterates over the strings.
     pub fn iter(&self) -> CStrIter<'a> {
         CStrIter {
@@ -189,6 +198,70 @@ impl<'a> CStrArray<'a> {
             idx: 0,
             _life: PhantomData,
         }
+    }
+}
+
+/// One entry of a [`CStrArray`], not yet measured: reading a few leading
+/// bytes (to classify an environment entry, or find a variable by name)
+/// costs no pass over the whole string.
+#[derive(Clone, Copy)]
+pub struct CStrRef<'a> {
+    ptr: *const c_char,
+    _life: PhantomData<&'a [u8]>,
+}
+
+impl<'a> CStrRef<'a> {
+    /// The string's address.
+    pub fn as_ptr(self) -> *const c_char {
+        self.ptr
+    }
+
+    /// The first `n` bytes, or the whole string when it is shorter; never
+    /// reads past the NUL.
+    pub fn prefix(self, n: usize) -> &'a [u8] {
+        let mut len = 0;
+        // SAFETY: `CStrArray::new`'s contract: a valid NUL-terminated string
+        // for 'a; bytes are read up to and including the NUL at most.
+        while len < n && unsafe { *self.ptr.add(len) } != 0 {
+            len += 1;
+        }
+        // SAFETY: the first `len` bytes were just read and are not NUL.
+        unsafe { core::slice::from_raw_parts(self.ptr.cast::<u8>(), len) }
+    }
+
+    /// The whole string, without the NUL.
+    pub fn bytes(self) -> &'a [u8] {
+        // SAFETY: a valid NUL-terminated string for 'a (see above).
+        unsafe { bytes(self.ptr) }.unwrap_or(&[])
+    }
+}
+
+/// Iterator over the entries of a [`CStrArray`] as [`CStrRef`]s.
+#[derive(Clone)]
+pub struct CStrRefs<'a> {
+    ptr: *const *const c_char,
+    idx: usize,
+    _life: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Iterator for CStrRefs<'a> {
+    type Item = CStrRef<'a>;
+
+    fn next(&mut self) -> Option<CStrRef<'a>> {
+        if self.ptr.is_null() {
+            return None;
+        }
+        // SAFETY: `CStrArray::new`'s contract: the array is NULL-terminated and
+        // we never read past the terminator (we stop at the first null).
+        let p = unsafe { *self.ptr.add(self.idx) };
+        if p.is_null() {
+            return None;
+        }
+        self.idx += 1;
+        Some(CStrRef {
+            ptr: p,
+            _life: PhantomData,
+        })
     }
 }
 
@@ -268,13 +341,14 @@ pub fn environ_array() -> CStrArray<'static> {
 
 /// The value of `name` in `env`.
 pub fn lookup<'a>(env: CStrArray<'a>, name: &[u8]) -> Option<&'a [u8]> {
-    env.iter()
+    env.refs()
         .find(|e| {
-            e.get(..name.len())
+            let head = e.prefix(name.len() + 1);
+            head.get(..name.len())
                 .is_some_and(|n| crate::bytes::same(n, name))
-                && e.get(name.len()) == Some(&b'=')
+                && head.get(name.len()) == Some(&b'=')
         })
-        .and_then(|e| e.get(name.len() + 1..))
+        .and_then(|e| e.bytes().get(name.len() + 1..))
 }
 
 /// The calling thread's errno.

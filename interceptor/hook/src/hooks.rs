@@ -27,7 +27,7 @@ use crate::command::Command;
 use crate::config::{self, Config, Mode};
 use crate::cstr::{self, CStrArray, CStrIter, PtrArray, PATH_MAX};
 use crate::decide::{self, Outcome, Verdict};
-use crate::env::{classify, EnvKind};
+use crate::env::{classify, EnvKind, PRELOAD_VAR};
 use crate::floor;
 use crate::http::Facts;
 use crate::json::Answer;
@@ -528,8 +528,8 @@ fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char
     }
     let mut caller_preload: Option<&[u8]> = None;
     let mut kept = 0usize;
-    for e in env.iter() {
-        match classify(e) {
+    for e in env.refs() {
+        match env_kind(e) {
             EnvKind::Preload(v) => {
                 if caller_preload.is_none() {
                     caller_preload = Some(v);
@@ -550,6 +550,22 @@ fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char
             with_merged_preload(env, snap, kept, v, f)
         }
         _ => with_env_array(env, snap, kept, snap.preload_entry_nul(), f),
+    }
+}
+
+/// [`classify`] of an environment entry from its first bytes: only a
+/// preload entry, whose value is needed, is measured whole (the hook passes
+/// over the environment twice per exec; measuring every entry cost more than
+/// the rest of the rebuild).
+fn env_kind(e: cstr::CStrRef<'_>) -> EnvKind<'_> {
+    // Most entries are told apart by their first byte.
+    let first = e.prefix(1).first().copied();
+    if first != PRELOAD_VAR.first().copied() && first != Some(b'R') {
+        return EnvKind::Other;
+    }
+    match classify(e.prefix(PRELOAD_VAR.len() + 1)) {
+        EnvKind::Preload(_) => classify(e.bytes()),
+        kind => kind,
     }
 }
 
@@ -607,9 +623,9 @@ fn with_env_array<R>(
         }
     };
     let mut out = PtrArray::new(slots);
-    for e in env.iter() {
-        if classify(e) == EnvKind::Other {
-            out.push(e.as_ptr().cast());
+    for e in env.refs() {
+        if env_kind(e) == EnvKind::Other {
+            out.push(e.as_ptr());
         }
     }
     for e in snap.rampart_entries_nul() {
