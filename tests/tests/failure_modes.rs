@@ -388,6 +388,69 @@ fn a_relative_executable_is_sent_resolved_against_the_working_directory() {
 }
 
 #[test]
+fn long_working_directories_are_sent_whole() {
+    // The hook reads the working directory into a 512-byte stack store first
+    // and retries with a PATH_MAX one when that is too short: for the
+    // directory itself (first depth) and for the directory joined with a
+    // relative executable (second depth: the directory fits, the join not).
+    let case = Case::new();
+    let base = std::fs::canonicalize(case.dir.path()).unwrap();
+    let base_len = base.as_os_str().len();
+    let prog = "import os, sys\n\
+                pid = os.fork()\n\
+                if pid == 0:\n    os.execv(sys.argv[1], [sys.argv[1], sys.argv[2]])\n\
+                os.waitpid(pid, 0)\n";
+    // Directory lengths: well past 512; just under 512 so that `/mark.sh`
+    // crosses it; and short, for contrast.
+    for (i, want) in [700usize, 506, base_len + 12].into_iter().enumerate() {
+        let mut dir = base.clone();
+        let mut len = base_len;
+        while len < want {
+            let part = "d".repeat((want - len - 1).clamp(1, 100));
+            len += 1 + part.len();
+            dir.push(part);
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("mark.sh");
+        std::fs::write(&script, "#!/bin/sh\ntouch \"$1\"\n").unwrap();
+        let mut perm = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        std::fs::set_permissions(&script, perm).unwrap();
+        let mark = format!("marker-long-{i}");
+        let mut c = case.cmd(python3());
+        c.current_dir(&dir)
+            .arg("-c")
+            .arg(prog)
+            .arg("./mark.sh")
+            .arg(case.path(&mark));
+        let out = output(&mut c);
+        assert!(out.status.success(), "{}: {}", dir.display(), stderr(&out));
+        assert!(
+            case.exists(&mark),
+            "mark.sh did not run in {}",
+            dir.display()
+        );
+        let dir = dir.to_str().unwrap();
+        let seen: Vec<_> = case
+            .rec
+            .seen()
+            .into_iter()
+            .filter(|s| {
+                s.body["params"]["command"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("./mark.sh "))
+                    && s.body["params"]["cwd"].as_str() == Some(dir)
+            })
+            .collect();
+        assert_eq!(seen.len(), 1, "{} bytes: {:?}", dir.len(), case.seen());
+        assert_eq!(
+            seen[0].body["params"]["resolved_path"],
+            format!("{dir}/mark.sh")
+        );
+    }
+}
+
+#[test]
 fn request_carries_identity_cwd_pid_and_token() {
     let case = Case::new();
     touch(

@@ -46,16 +46,22 @@ const STACK_REPLY: usize = 3 * 1024;
 /// pid is counted early at its longest.
 const LATE_FACTS_MAX: usize = 9 + 12 * PATH_MAX;
 
-/// Where the facts gathered late (the working directory, a relative
-/// executable joined to it) are written.
-pub type LateStore = MaybeUninit<[u8; PATH_MAX]>;
+/// Bytes of working directory (and joined executable) the usual request
+/// gathers on the stack; a longer one takes a `PATH_MAX` store in a frame
+/// of its own. A frame larger than a page is probed page by page on entry,
+/// and a forked child faults in each stack page the hook reaches.
+const SHORT_LATE: usize = 512;
 
-/// Completes the facts of a request in a [`LateStore`] provided by [`ask`]
-/// (a trait, not a closure: the facts borrow both the store and data of the
+/// What a [`Gather`] that breaks its contract is reported as.
+const LATE_FACTS_FAILED: &[u8] = b"the working directory could not be read";
+
+/// Completes the facts of a request in a store provided by [`ask`] (a
+/// trait, not a closure: the facts borrow both the store and data of the
 /// caller's, `'r`, which outlives it).
 pub trait Gather<'r> {
-    /// The complete facts, borrowing `store` and the caller's data.
-    fn gather<'s>(self, store: &'s mut LateStore) -> Facts<'s>
+    /// The complete facts, borrowing `store` and the caller's data; `None`
+    /// when `store`, shorter than `PATH_MAX`, is too short for them.
+    fn gather<'s>(&self, store: &'s mut [MaybeUninit<u8>]) -> Option<Facts<'s>>
     where
         'r: 's;
 }
@@ -63,9 +69,9 @@ pub trait Gather<'r> {
 /// Asks the daemon about `cmd`, with `token` as the bearer token when set.
 /// `early` are the facts known without a system call (`cwd` unset, `ppid`
 /// anything); `gather` completes them (the working directory, the parent
-/// pid) in a [`LateStore`]. They are gathered once a connection is open, so
-/// an absent daemon costs no `getcwd` or `getppid`, and the 4 KiB store is
-/// then never on the stack (a forked child faults in each stack page the
+/// pid). They are gathered once a connection is open, so an absent daemon
+/// costs no `getcwd` or `getppid`, and their store is then never on the
+/// stack (a forked child faults in each stack page the
 /// hook reaches); unless the body could come near [`MAX_REQUEST_BODY`], in
 /// which case they are gathered first, since an oversized request is refused
 /// even when no daemon answers.
@@ -151,8 +157,33 @@ impl Talk<'_> {
         I: Iterator<Item = &'a [u8]> + Clone,
         G: Gather<'r>,
     {
-        let mut store = MaybeUninit::uninit();
-        let facts = gather.gather(&mut store);
+        let mut store = [MaybeUninit::uninit(); SHORT_LATE];
+        match gather.gather(&mut store) {
+            Some(facts) => self.exchange(cmd, &facts, conn, deadline, answer),
+            None => self.gather_long_then_exchange(cmd, gather, conn, deadline, answer),
+        }
+    }
+
+    /// [`Talk::gather_then_exchange`] for a working directory longer than
+    /// [`SHORT_LATE`].
+    #[inline(never)]
+    fn gather_long_then_exchange<'a, 'r, I, G>(
+        &self,
+        cmd: &Command<'a, I>,
+        gather: G,
+        conn: Conn,
+        deadline: u64,
+        answer: &mut Answer<'_, '_>,
+    ) -> Outcome
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+        G: Gather<'r>,
+    {
+        let mut store = [MaybeUninit::uninit(); PATH_MAX];
+        // A PATH_MAX store always suffices (the trait's contract).
+        let Some(facts) = gather.gather(&mut store) else {
+            return Outcome::Local(LATE_FACTS_FAILED);
+        };
         self.exchange(cmd, &facts, conn, deadline, answer)
     }
 
@@ -170,8 +201,11 @@ impl Talk<'_> {
         I: Iterator<Item = &'a [u8]> + Clone,
         G: Gather<'r>,
     {
-        let mut store = MaybeUninit::uninit();
-        let facts = gather.gather(&mut store);
+        let mut store = [MaybeUninit::uninit(); PATH_MAX];
+        // A PATH_MAX store always suffices (the trait's contract).
+        let Some(facts) = gather.gather(&mut store) else {
+            return Outcome::Local(LATE_FACTS_FAILED);
+        };
         if body_len(&self.who, cmd, &facts) > MAX_REQUEST_BODY {
             return Outcome::Local(b"the command is too large to check (over 64 KiB)");
         }

@@ -495,19 +495,32 @@ pub unsafe fn certainly_missing_cstr(path: *const c_char) -> bool {
     matches!(-r, libc::ENOENT | libc::ENOTDIR)
 }
 
+/// What [`getcwd_and_join`] found.
+pub enum CwdJoin<'b> {
+    /// The working directory (none when there is none to report) and the
+    /// joined path (none when not asked for or not fitting `PATH_MAX`).
+    Done(Option<&'b [u8]>, Option<&'b [u8]>),
+    /// The buffer is shorter than what `PATH_MAX` bytes would have held.
+    TooSmall,
+}
+
 /// The working directory and, when `rel` is a relative path, `<cwd>/<rel>`
 /// (a leading `./` of `rel` dropped), both in `buf`: the joined path begins
 /// with the directory, so one buffer holds both. The join is `None` when
 /// `rel` is absent or absolute, when there is no working directory, or when it
-/// does not fit in `PATH_MAX` bytes.
-pub fn getcwd_and_join<'b>(
-    buf: &'b mut MaybeUninit<[u8; PATH_MAX]>,
-    rel: Option<&[u8]>,
-) -> (Option<&'b [u8]>, Option<&'b [u8]>) {
+/// does not fit in `PATH_MAX` bytes. [`CwdJoin::TooSmall`] when a buffer
+/// shorter than `PATH_MAX` cannot hold what a `PATH_MAX` one would (the
+/// caller retries with a larger one).
+pub fn getcwd_and_join<'b>(buf: &'b mut [MaybeUninit<u8>], rel: Option<&[u8]>) -> CwdJoin<'b> {
+    let cap = buf.len().min(PATH_MAX);
     let p = buf.as_mut_ptr().cast::<u8>();
-    // SAFETY: `buf` is writable for PATH_MAX bytes.
-    if !unsafe { sys::getcwd(p.cast(), PATH_MAX) } {
-        return (None, None);
+    // SAFETY: `buf` is writable for `cap` bytes.
+    let r = unsafe { sys::getcwd(p.cast(), cap) };
+    if r == -libc::ERANGE && cap < PATH_MAX {
+        return CwdJoin::TooSmall;
+    }
+    if r <= 0 {
+        return CwdJoin::Done(None, None);
     }
     // SAFETY: on success getcwd wrote a NUL-terminated string into `buf`.
     let n = unsafe { strlen(p.cast_const().cast()) };
@@ -516,10 +529,11 @@ pub fn getcwd_and_join<'b>(
         .map(|r| r.strip_prefix(b"./").unwrap_or(r));
     let total = rel.and_then(|r| n.checked_add(1)?.checked_add(r.len()));
     let joined = match (rel, total) {
-        (Some(r), Some(t)) if t <= PATH_MAX => {
-            // SAFETY: `n + 1 + r.len() <= PATH_MAX` bytes stay inside `buf`;
-            // `r` is the caller's slice and cannot overlap our buffer, which
-            // is borrowed mutably here.
+        (Some(_), Some(t)) if t > cap && t <= PATH_MAX => return CwdJoin::TooSmall,
+        (Some(r), Some(t)) if t <= cap => {
+            // SAFETY: `n + 1 + r.len() <= cap` bytes stay inside `buf`; `r`
+            // is the caller's slice and cannot overlap our buffer, which is
+            // borrowed mutably here.
             unsafe {
                 p.add(n).write(b'/');
                 core::ptr::copy_nonoverlapping(r.as_ptr(), p.add(n + 1), r.len());
@@ -533,7 +547,7 @@ pub fn getcwd_and_join<'b>(
     // written, for `'b`.
     let all = unsafe { core::slice::from_raw_parts(p.cast_const(), joined) };
     let cwd = all.get(..n);
-    (cwd, (joined > n).then_some(all))
+    CwdJoin::Done(cwd, (joined > n).then_some(all))
 }
 
 /// `readlink(path)` into `buf`; returns the length.

@@ -303,17 +303,19 @@ struct LateFacts<'r> {
 }
 
 impl<'r> client::Gather<'r> for LateFacts<'r> {
-    fn gather<'s>(self, store: &'s mut client::LateStore) -> Facts<'s>
+    fn gather<'s>(&self, store: &'s mut [MaybeUninit<u8>]) -> Option<Facts<'s>>
     where
         'r: 's,
     {
-        let (cwd, joined) = cstr::getcwd_and_join(store, self.resolved);
-        Facts {
+        let cstr::CwdJoin::Done(cwd, joined) = cstr::getcwd_and_join(store, self.resolved) else {
+            return None;
+        };
+        Some(Facts {
             cwd,
             resolved_path: joined.or(self.resolved),
             pid: i64::from(self.pid),
             ppid: i64::from(cstr::getppid()),
-        }
+        })
     }
 }
 

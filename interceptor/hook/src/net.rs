@@ -429,10 +429,17 @@ impl Lease {
     }
 }
 
+/// Bytes a [`SocketSink`] buffers between sends: a usual request (head and
+/// body, ~0.5 KiB) goes out in one. Under a page, so the sender's frame is
+/// not probed page by page, and never zero-filled: only what is written is
+/// touched (a forked child faults in each stack page the hook reaches).
+const SINK_BUF: usize = 2048;
+
 /// Buffers writes and streams them to a socket.
 pub struct SocketSink<'s> {
     sock: &'s Socket,
-    buf: [u8; 4096],
+    /// The first `len` bytes are initialised.
+    buf: [MaybeUninit<u8>; SINK_BUF],
     len: usize,
     deadline: u64,
     /// First error seen; later writes are dropped.
@@ -444,7 +451,7 @@ impl<'s> SocketSink<'s> {
     pub fn new(sock: &'s Socket, deadline: u64) -> Self {
         SocketSink {
             sock,
-            buf: [0; 4096],
+            buf: [MaybeUninit::uninit(); SINK_BUF],
             len: 0,
             deadline,
             error: None,
@@ -456,7 +463,9 @@ impl<'s> SocketSink<'s> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let data = self.buf.get(..self.len).unwrap_or(&[]);
+        let len = self.len.min(SINK_BUF);
+        // SAFETY: the first `len` bytes of `buf` were written by `put`.
+        let data = unsafe { core::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), len) };
         let r = self.sock.send_all(data, self.deadline);
         self.len = 0;
         if let Err(e) = r {
@@ -478,7 +487,9 @@ impl Sink for SocketSink<'_> {
             let n = room.min(rest.len());
             let end = self.len + n;
             if let (Some(d), Some(s)) = (self.buf.get_mut(self.len..end), rest.get(..n)) {
-                d.copy_from_slice(s);
+                for (slot, b) in d.iter_mut().zip(s) {
+                    *slot = MaybeUninit::new(*b);
+                }
             }
             self.len = end;
             rest = rest.get(n..).unwrap_or(&[]);

@@ -164,17 +164,20 @@ mod linux {
         raw!(libc::SYS_readlinkat, libc::AT_FDCWD, path, buf, len) as isize
     }
 
-    /// `getcwd(3)`: true when `buf` now holds the absolute working
-    /// directory, NUL-terminated.
+    /// `getcwd(3)`: positive when `buf` now holds the absolute working
+    /// directory, NUL-terminated; `-ERANGE` when `len` is too small.
     ///
     /// # Safety
     /// `buf` writable for `len` bytes.
-    pub unsafe fn getcwd(buf: *mut c_char, len: usize) -> bool {
+    pub unsafe fn getcwd(buf: *mut c_char, len: usize) -> c_int {
         // The system call returns a length; like glibc, refuse the
         // "(unreachable)..." form it gives for a directory outside our root.
         let r = raw!(libc::SYS_getcwd, buf, len);
         // SAFETY: on success the kernel wrote at least one byte and a NUL.
-        r > 0 && unsafe { *buf } == b'/' as c_char
+        if r > 0 && unsafe { *buf } != b'/' as c_char {
+            return -libc::ENOENT;
+        }
+        int(r)
     }
 
     /// `getpid(2)`.
@@ -350,13 +353,18 @@ mod macos {
         neg(unsafe { libc::access(path, mode) })
     }
 
-    /// `getcwd(3)`: true when `buf` now holds the working directory.
+    /// `getcwd(3)`: positive when `buf` now holds the working directory,
+    /// `-ERANGE` when `len` is too small.
     ///
     /// # Safety
     /// `buf` writable for `len` bytes.
-    pub unsafe fn getcwd(buf: *mut c_char, len: usize) -> bool {
+    pub unsafe fn getcwd(buf: *mut c_char, len: usize) -> c_int {
         // SAFETY: the caller's contract.
-        unsafe { !libc::getcwd(buf, len).is_null() }
+        if unsafe { libc::getcwd(buf, len) }.is_null() {
+            -crate::cstr::errno()
+        } else {
+            1
+        }
     }
 
     /// `getpid(2)`.
