@@ -9,6 +9,9 @@
 //!   symbol; merging two scripts needs lld, GNU ld refuses it);
 //! * `-z now` (no lazy PLT binding: lazy binding would run the dynamic
 //!   resolver inside fork/vfork children) and `-z relro`;
+//! * `hot.ld`, an `INSERT` linker script: the functions an exec runs linked
+//!   together, then the constructor's (a forked child faults in each 64 KiB
+//!   window of our code it runs);
 //! * `-nostartfiles`: the C runtime's start files only add `_init`/`_fini`
 //!   and C++/TM-clone/profiling hooks (four undefined weak symbols the loader
 //!   looks up in every process) that a no_std library without destructors
@@ -32,8 +35,10 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let shim = manifest.join("src/shim.c");
     let map = manifest.join("exports.map");
+    let layout = manifest.join("hot.ld");
     println!("cargo:rerun-if-changed={}", shim.display());
     println!("cargo:rerun-if-changed={}", map.display());
+    println!("cargo:rerun-if-changed={}", layout.display());
     let target = env::var("TARGET").unwrap_or_default();
     let macos = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "macos");
 
@@ -82,6 +87,10 @@ fn main() {
             map.display()
         );
     }
+    // The code layout (hot.ld): the exec path's functions together, then
+    // the constructor's, ahead of the rest. An INSERT script, so the
+    // linker's default layout stays otherwise (GNU ld and lld both take it).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", layout.display());
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,now");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,relro");
     println!("cargo:rustc-cdylib-link-arg=-Wl,--as-needed");

@@ -104,3 +104,84 @@ fn no_zero_filled_data_besides_the_thread_local_flag() {
         .collect();
     assert_eq!(nobits, vec![".tbss".to_string()], "{}", stdout(&out));
 }
+
+/// Start and end address of section `name` in the library (`readelf -S`).
+fn section_bounds(name: &str) -> (u64, u64) {
+    let out = output(Command::new("readelf").args(["-S", "-W"]).arg(hook_lib()));
+    let text = stdout(&out);
+    for line in text.lines() {
+        let words: Vec<&str> = line
+            .trim_start_matches(|c: char| c == ' ' || c == '[' || c.is_ascii_digit() || c == ']')
+            .split_whitespace()
+            .collect();
+        if words.first() == Some(&name) {
+            let addr = u64::from_str_radix(words[2], 16).unwrap();
+            let size = u64::from_str_radix(words[4], 16).unwrap();
+            return (addr, addr + size);
+        }
+    }
+    panic!("no section {name} in {}:\n{text}", hook_lib().display());
+}
+
+#[test]
+fn the_exec_path_and_the_constructor_are_linked_together() {
+    // hot.ld groups the code a forked child runs on its way to exec, and the
+    // constructor's, so that each takes as few 64 KiB fault-around windows as
+    // possible. A function renamed out of its pattern falls back into
+    // `.text`: this names the large ones of each path.
+    let exec = section_bounds(".text.rampart_exec");
+    let load = section_bounds(".text.rampart_load");
+    let out = output(Command::new("nm").arg("-C").arg(hook_lib()));
+    let symbols = stdout(&out);
+    let address_of = |name: &str| -> Vec<u64> {
+        symbols
+            .lines()
+            .filter_map(|l| {
+                let (addr, rest) = l.split_once(' ')?;
+                let (_, sym) = rest.split_once(' ')?;
+                (sym == name).then(|| u64::from_str_radix(addr, 16).ok())?
+            })
+            .collect()
+    };
+    let exec_path = [
+        "execve",
+        "rampart_guard_enter",
+        "memcpy",
+        "memset",
+        "rampart::hooks::check",
+        "rampart::hooks::check_fresh",
+        "rampart::hooks::with_protected_env",
+        "rampart::floor::check_words",
+        "rampart::client::Request<I>::send",
+        "rampart::client::read_reply",
+        "rampart::client::judge",
+        "rampart::http::write_body",
+        "rampart::net::Socket::connect",
+        "rampart::net::Socket::recv",
+    ];
+    for name in exec_path {
+        let at = address_of(name);
+        assert!(!at.is_empty(), "no symbol {name}");
+        for a in at {
+            assert!(
+                (exec.0..exec.1).contains(&a),
+                "{name} at {a:#x}, outside .text.rampart_exec {exec:x?}"
+            );
+        }
+    }
+    for name in [
+        "rampart::hooks::on_load",
+        "rampart::hooks::init_state",
+        "rampart::hooks::fill_snapshot",
+        "rampart::real::table::lookup",
+    ] {
+        let at = address_of(name);
+        assert!(!at.is_empty(), "no symbol {name}");
+        for a in at {
+            assert!(
+                (load.0..load.1).contains(&a),
+                "{name} at {a:#x}, outside .text.rampart_load {load:x?}"
+            );
+        }
+    }
+}
