@@ -46,7 +46,11 @@ impl FloorHit {
 /// Upper bound on words inspected per command.
 const MAX_WORDS: usize = 64;
 
-/// Checks an argument vector.
+/// Checks an argument vector. Never inlined: its 1 KiB of word slots then
+/// lives only while the floor is checked, not in the frame of the hook that
+/// goes on to ask the daemon (a forked child faults in each stack page the
+/// hook reaches).
+#[inline(never)]
 pub fn check_argv<'a, I, F>(argv: I, home: Option<&[u8]>, is_block_device: F) -> Option<FloorHit>
 where
     I: Iterator<Item = &'a [u8]>,
@@ -61,7 +65,8 @@ where
     check_words(words.get(..n).unwrap_or(&[]), home, &is_block_device)
 }
 
-/// Checks a shell command line.
+/// Checks a shell command line. Never inlined, like [`check_argv`].
+#[inline(never)]
 pub fn check_shell<F>(cmd: &[u8], home: Option<&[u8]>, is_block_device: F) -> Option<FloorHit>
 where
     F: Fn(&[u8]) -> bool,
