@@ -70,11 +70,10 @@ pub trait Gather<'r> {
 /// `early` are the facts known without a system call (`cwd` unset, `ppid`
 /// anything); `gather` completes them (the working directory, the parent
 /// pid). They are gathered once a connection is open, so an absent daemon
-/// costs no `getcwd` or `getppid`, and their store is then never on the
-/// stack (a forked child faults in each stack page the
-/// hook reaches); unless the body could come near [`MAX_REQUEST_BODY`], in
-/// which case they are gathered first, since an oversized request is refused
-/// even when no daemon answers.
+/// costs no `getcwd` or `getppid` and has no store for them on its stack (a
+/// forked child faults in each stack page the hook reaches); unless the body
+/// could come near [`MAX_REQUEST_BODY`], in which case they are gathered
+/// first, since an oversized request is refused even when no daemon answers.
 /// `may_cache`: this process owns the kept-alive connection slot.
 #[allow(clippy::too_many_arguments)]
 pub fn ask<'a, 'r, I, G>(
@@ -239,35 +238,25 @@ impl Talk<'_> {
             body_len: body_len(&self.who, cmd, facts),
         };
         let keep = lease.is_some();
-        let sock = match request.round_trip(&sock, keep, deadline, answer) {
-            Ok((outcome, reusable)) => {
-                finish(lease, sock, reusable && keep);
-                return outcome;
-            }
+        let (sock, result) = match request.round_trip(&sock, keep, deadline, answer) {
             // The daemon closed the kept-alive connection while it was idle:
             // once more on a fresh one.
             Err(Failure::Stale) if reused => {
                 sock.close();
                 match Socket::connect(&cfg.transport, deadline) {
-                    Ok(s) => s,
+                    Ok(fresh) => {
+                        let again = request.round_trip(&fresh, keep, deadline, answer);
+                        (fresh, again)
+                    }
                     Err(e) => {
                         release(lease);
                         return Outcome::Transport(e.reason());
                     }
                 }
             }
-            Err(Failure::Stale) => {
-                sock.close();
-                release(lease);
-                return Outcome::Transport(NetError::Closed.reason());
-            }
-            Err(Failure::Final(outcome)) => {
-                sock.close();
-                release(lease);
-                return outcome;
-            }
+            first => (sock, first),
         };
-        match request.round_trip(&sock, keep, deadline, answer) {
+        match result {
             Ok((outcome, reusable)) => {
                 finish(lease, sock, reusable && keep);
                 outcome
