@@ -155,9 +155,24 @@ pub fn python3() -> PathBuf {
 }
 
 /// Runs `cmd` and returns its output, failing the test with context on spawn errors.
+///
+/// `ETXTBSY` is retried for up to two seconds: a test that copies an executable
+/// and runs it races with the other test threads, whose forked children hold
+/// the copy's descriptor open until they exec (the file is "busy" meanwhile).
 pub fn output(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match cmd.output() {
+            Ok(out) => return out,
+            Err(e)
+                if e.raw_os_error() == Some(libc::ETXTBSY)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("spawn {cmd:?}: {e}"),
+        }
+    }
 }
 
 /// A command prepared to run under the preload library, talking to the
