@@ -973,3 +973,112 @@ fn same_bytes_agrees_with_slice_equality() {
         assert!(bytes::same(&a, &a));
     }
 }
+
+/// A NULL-terminated array of C strings over `entries`, for `CStrArray`.
+struct CArray {
+    _owned: Vec<std::ffi::CString>,
+    ptrs: Vec<*const std::ffi::c_char>,
+}
+
+impl CArray {
+    fn new(entries: &[&[u8]]) -> CArray {
+        let owned: Vec<std::ffi::CString> = entries
+            .iter()
+            .map(|e| std::ffi::CString::new(e.to_vec()).unwrap())
+            .collect();
+        let mut ptrs: Vec<*const std::ffi::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CArray {
+            _owned: owned,
+            ptrs,
+        }
+    }
+
+    fn array(&self) -> cstr::CStrArray<'_> {
+        // SAFETY: NULL-terminated, each entry a live C string owned by self.
+        unsafe { cstr::CStrArray::new(self.ptrs.as_ptr()) }
+    }
+}
+
+#[test]
+fn unmeasured_entries_read_only_what_is_asked_and_lookup_finds_the_exact_name() {
+    let env = CArray::new(&[
+        b"PATHX=/nope",
+        b"PATH",
+        b"",
+        b"PA",
+        b"PATH=/usr/bin:/bin",
+        b"PATH=/second",
+    ]);
+    let refs: Vec<_> = env.array().refs().collect();
+    assert_eq!(refs.len(), 6);
+    assert_eq!(refs[0].prefix(4), b"PATH");
+    assert_eq!(refs[0].prefix(0), b"");
+    assert_eq!(refs[3].prefix(10), b"PA", "stops at the NUL");
+    assert_eq!(refs[2].prefix(3), b"");
+    assert_eq!(refs[4].bytes(), b"PATH=/usr/bin:/bin");
+    assert_eq!(
+        cstr::lookup(env.array(), b"PATH"),
+        Some(&b"/usr/bin:/bin"[..])
+    );
+    assert_eq!(cstr::lookup(env.array(), b"PATHX"), Some(&b"/nope"[..]));
+    assert_eq!(cstr::lookup(env.array(), b"PA"), None);
+    assert_eq!(cstr::lookup(env.array(), b"HOME"), None);
+    let iterated: Vec<&[u8]> = env.array().iter().collect();
+    let measured: Vec<&[u8]> = env.array().refs().map(|r| r.bytes()).collect();
+    assert_eq!(iterated, measured);
+}
+
+#[test]
+fn the_working_directory_is_read_again_when_a_short_store_cannot_hold_it() {
+    use std::mem::MaybeUninit;
+    let cwd = std::env::current_dir().unwrap();
+    let cwd = cwd.as_os_str().as_encoded_bytes().to_vec();
+    let mut big = [MaybeUninit::<u8>::uninit(); 4096];
+    match cstr::getcwd_and_join(&mut big, Some(b"./bin/tool")) {
+        cstr::CwdJoin::Done(dir, joined) => {
+            assert_eq!(dir, Some(&cwd[..]));
+            let mut want = cwd.clone();
+            want.extend_from_slice(b"/bin/tool");
+            assert_eq!(joined, Some(&want[..]));
+        }
+        cstr::CwdJoin::TooSmall => panic!("a PATH_MAX store is never too small"),
+    }
+    // The directory itself does not fit.
+    let mut tiny = vec![MaybeUninit::<u8>::uninit(); cwd.len()];
+    assert!(matches!(
+        cstr::getcwd_and_join(&mut tiny, None),
+        cstr::CwdJoin::TooSmall
+    ));
+    // The directory fits, its join with a relative name does not.
+    let mut exact = vec![MaybeUninit::<u8>::uninit(); cwd.len() + 2];
+    match cstr::getcwd_and_join(&mut exact, None) {
+        cstr::CwdJoin::Done(dir, None) => assert_eq!(dir, Some(&cwd[..])),
+        _ => panic!("the directory alone fits"),
+    }
+    assert!(matches!(
+        cstr::getcwd_and_join(&mut exact, Some(b"tool")),
+        cstr::CwdJoin::TooSmall
+    ));
+    // An absolute name is not joined, so nothing more is needed.
+    assert!(matches!(
+        cstr::getcwd_and_join(&mut exact, Some(b"/bin/tool")),
+        cstr::CwdJoin::Done(Some(_), None)
+    ));
+}
+
+#[test]
+fn a_c_string_path_is_missing_only_when_stat_says_so() {
+    // SAFETY: NUL-terminated literals (and null).
+    unsafe {
+        assert!(cstr::certainly_missing_cstr(
+            c"/nonexistent-rampart-dir/x".as_ptr()
+        ));
+        assert!(
+            cstr::certainly_missing_cstr(c"/etc/passwd/x".as_ptr()),
+            "ENOTDIR"
+        );
+        assert!(!cstr::certainly_missing_cstr(c"/bin/sh".as_ptr()));
+        assert!(cstr::certainly_missing_cstr(std::ptr::null()));
+    }
+}
