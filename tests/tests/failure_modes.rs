@@ -331,6 +331,22 @@ fn ask_waits_past_the_short_deadline_after_102_processing() {
     assert!(!case.exists("marker-allowed"));
 }
 
+/// Python that forks and `execv`s argv[1] with argv[2] as its argument, from
+/// the working directory it was started in.
+const FORK_EXECV: &str = "import os, sys\n\
+                          pid = os.fork()\n\
+                          if pid == 0:\n    os.execv(sys.argv[1], [sys.argv[1], sys.argv[2]])\n\
+                          os.waitpid(pid, 0)\n";
+
+/// Writes `dir/mark.sh`, an executable script that touches its argument.
+fn write_mark_script(dir: &std::path::Path) {
+    let script = dir.join("mark.sh");
+    std::fs::write(&script, "#!/bin/sh\ntouch \"$1\"\n").unwrap();
+    let mut perm = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&script, perm).unwrap();
+}
+
 #[test]
 fn a_relative_executable_is_sent_resolved_against_the_working_directory() {
     // `./x`, `sub/x` and `x` from the case directory: resolved_path is the
@@ -339,16 +355,9 @@ fn a_relative_executable_is_sent_resolved_against_the_working_directory() {
     let sub = case.dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
     for dir in [case.dir.path(), sub.as_path()] {
-        let script = dir.join("mark.sh");
-        std::fs::write(&script, "#!/bin/sh\ntouch \"$1\"\n").unwrap();
-        let mut perm = std::fs::metadata(&script).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-        std::fs::set_permissions(&script, perm).unwrap();
+        write_mark_script(dir);
     }
-    let prog = "import os, sys\n\
-                pid = os.fork()\n\
-                if pid == 0:\n    os.execv(sys.argv[1], [sys.argv[1], sys.argv[2]])\n\
-                os.waitpid(pid, 0)\n";
+    let prog = FORK_EXECV;
     let marks = ["marker-dot", "marker-sub", "marker-bare"];
     for (exe, mark) in ["./mark.sh", "sub/mark.sh", "mark.sh"].iter().zip(marks) {
         let mut c = case.cmd(python3());
@@ -396,10 +405,7 @@ fn long_working_directories_are_sent_whole() {
     let case = Case::new();
     let base = std::fs::canonicalize(case.dir.path()).unwrap();
     let base_len = base.as_os_str().len();
-    let prog = "import os, sys\n\
-                pid = os.fork()\n\
-                if pid == 0:\n    os.execv(sys.argv[1], [sys.argv[1], sys.argv[2]])\n\
-                os.waitpid(pid, 0)\n";
+    let prog = FORK_EXECV;
     // Directory lengths: well past 512; just under 512 so that `/mark.sh`
     // crosses it; and short, for contrast.
     for (i, want) in [700usize, 506, base_len + 12].into_iter().enumerate() {
@@ -411,11 +417,7 @@ fn long_working_directories_are_sent_whole() {
             dir.push(part);
         }
         std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("mark.sh");
-        std::fs::write(&script, "#!/bin/sh\ntouch \"$1\"\n").unwrap();
-        let mut perm = std::fs::metadata(&script).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-        std::fs::set_permissions(&script, perm).unwrap();
+        write_mark_script(&dir);
         let mark = format!("marker-long-{i}");
         let mut c = case.cmd(python3());
         c.current_dir(&dir)

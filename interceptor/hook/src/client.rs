@@ -127,6 +127,19 @@ where
     }
 }
 
+/// Runs `then` with the facts gathered in a `PATH_MAX` store, which always
+/// suffices (the [`Gather`] contract); the store lives in this frame only.
+fn with_long_facts<'r, G: Gather<'r>>(
+    gather: G,
+    then: impl FnOnce(&Facts<'_>) -> Outcome,
+) -> Outcome {
+    let mut store = [MaybeUninit::uninit(); PATH_MAX];
+    match gather.gather(&mut store) {
+        Some(facts) => then(&facts),
+        None => Outcome::Local(LATE_FACTS_FAILED),
+    }
+}
+
 /// An open connection: the socket, the lease on the kept-alive slot, and
 /// whether it was reused.
 type Conn = (Socket, Option<Lease>, bool);
@@ -178,12 +191,9 @@ impl Talk<'_> {
         I: Iterator<Item = &'a [u8]> + Clone,
         G: Gather<'r>,
     {
-        let mut store = [MaybeUninit::uninit(); PATH_MAX];
-        // A PATH_MAX store always suffices (the trait's contract).
-        let Some(facts) = gather.gather(&mut store) else {
-            return Outcome::Local(LATE_FACTS_FAILED);
-        };
-        self.exchange(cmd, &facts, conn, deadline, answer)
+        with_long_facts(gather, |facts| {
+            self.exchange(cmd, facts, conn, deadline, answer)
+        })
     }
 
     /// A body that may come near the limit: the facts first, refused
@@ -200,18 +210,15 @@ impl Talk<'_> {
         I: Iterator<Item = &'a [u8]> + Clone,
         G: Gather<'r>,
     {
-        let mut store = [MaybeUninit::uninit(); PATH_MAX];
-        // A PATH_MAX store always suffices (the trait's contract).
-        let Some(facts) = gather.gather(&mut store) else {
-            return Outcome::Local(LATE_FACTS_FAILED);
-        };
-        if body_len(&self.who, cmd, &facts) > MAX_REQUEST_BODY {
-            return Outcome::Local(b"the command is too large to check (over 64 KiB)");
-        }
-        match open(self.cfg, self.may_cache, deadline) {
-            Ok(conn) => self.exchange(cmd, &facts, conn, deadline, answer),
-            Err(outcome) => outcome,
-        }
+        with_long_facts(gather, |facts| {
+            if body_len(&self.who, cmd, facts) > MAX_REQUEST_BODY {
+                return Outcome::Local(b"the command is too large to check (over 64 KiB)");
+            }
+            match open(self.cfg, self.may_cache, deadline) {
+                Ok(conn) => self.exchange(cmd, facts, conn, deadline, answer),
+                Err(outcome) => outcome,
+            }
+        })
     }
 
     /// Sends the request on `conn` and reads the answer, once more on a

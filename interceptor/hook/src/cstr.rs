@@ -193,11 +193,7 @@ impl<'a> CStrArray<'a> {
 
     /// Iterates over the strings.
     pub fn iter(&self) -> CStrIter<'a> {
-        CStrIter {
-            ptr: self.ptr,
-            idx: 0,
-            _life: PhantomData,
-        }
+        CStrIter(self.refs())
     }
 }
 
@@ -265,30 +261,15 @@ impl<'a> Iterator for CStrRefs<'a> {
     }
 }
 
-/// Iterator over a [`CStrArray`].
+/// Iterator over a [`CStrArray`]'s strings, each measured.
 #[derive(Clone)]
-pub struct CStrIter<'a> {
-    ptr: *const *const c_char,
-    idx: usize,
-    _life: PhantomData<&'a [u8]>,
-}
+pub struct CStrIter<'a>(CStrRefs<'a>);
 
 impl<'a> Iterator for CStrIter<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        if self.ptr.is_null() {
-            return None;
-        }
-        // SAFETY: `CStrArray::new`'s contract: the array is NULL-terminated and
-        // we never read past the terminator (we stop at the first null).
-        let p = unsafe { *self.ptr.add(self.idx) };
-        if p.is_null() {
-            return None;
-        }
-        self.idx += 1;
-        // SAFETY: each non-null entry is a valid NUL-terminated string for 'a.
-        unsafe { bytes(p) }
+        self.0.next().map(CStrRef::bytes)
     }
 }
 
