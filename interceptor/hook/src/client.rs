@@ -119,24 +119,11 @@ where
         body_len(&talk.who, cmd, &bound).saturating_add(LATE_FACTS_MAX) > MAX_REQUEST_BODY;
     let deadline = now_ms().saturating_add(cfg.timeout_ms);
     if near_limit {
-        return talk.gather_then_open(cmd, gather, deadline, answer);
+        return talk.gather_long_then_exchange(cmd, gather, None, deadline, answer);
     }
     match open(cfg, may_cache, deadline) {
         Ok(conn) => talk.gather_then_exchange(cmd, gather, conn, deadline, answer),
         Err(outcome) => outcome,
-    }
-}
-
-/// Runs `then` with the facts gathered in a `PATH_MAX` store, which always
-/// suffices (the [`Gather`] contract); the store lives in this frame only.
-fn with_long_facts<'r, G: Gather<'r>>(
-    gather: G,
-    then: impl FnOnce(&Facts<'_>) -> Outcome,
-) -> Outcome {
-    let mut store = [MaybeUninit::uninit(); PATH_MAX];
-    match gather.gather(&mut store) {
-        Some(facts) => then(&facts),
-        None => Outcome::Local(LATE_FACTS_FAILED),
     }
 }
 
@@ -172,18 +159,21 @@ impl Talk<'_> {
         let mut store = [MaybeUninit::uninit(); SHORT_LATE];
         match gather.gather(&mut store) {
             Some(facts) => self.exchange(cmd, &facts, conn, deadline, answer),
-            None => self.gather_long_then_exchange(cmd, gather, conn, deadline, answer),
+            None => self.gather_long_then_exchange(cmd, gather, Some(conn), deadline, answer),
         }
     }
 
-    /// [`Talk::gather_then_exchange`] for a working directory longer than
-    /// [`SHORT_LATE`].
+    /// The facts gathered in a `PATH_MAX` store (in this frame only, taken
+    /// on the rare paths), then the exchange: on `conn` when connected
+    /// already (a working directory longer than [`SHORT_LATE`]), else after
+    /// the size check and the connection (a body that may come near the
+    /// limit; it is refused locally when too large).
     #[inline(never)]
     fn gather_long_then_exchange<'a, 'r, I, G>(
         &self,
         cmd: &Command<'a, I>,
         gather: G,
-        conn: Conn,
+        conn: Option<Conn>,
         deadline: u64,
         answer: &mut Answer<'_, '_>,
     ) -> Outcome
@@ -191,34 +181,24 @@ impl Talk<'_> {
         I: Iterator<Item = &'a [u8]> + Clone,
         G: Gather<'r>,
     {
-        with_long_facts(gather, |facts| {
-            self.exchange(cmd, facts, conn, deadline, answer)
-        })
-    }
-
-    /// A body that may come near the limit: the facts first, refused
-    /// locally when too large, then the connection.
-    #[inline(never)]
-    fn gather_then_open<'a, 'r, I, G>(
-        &self,
-        cmd: &Command<'a, I>,
-        gather: G,
-        deadline: u64,
-        answer: &mut Answer<'_, '_>,
-    ) -> Outcome
-    where
-        I: Iterator<Item = &'a [u8]> + Clone,
-        G: Gather<'r>,
-    {
-        with_long_facts(gather, |facts| {
-            if body_len(&self.who, cmd, facts) > MAX_REQUEST_BODY {
-                return Outcome::Local(b"the command is too large to check (over 64 KiB)");
+        let mut store = [MaybeUninit::uninit(); PATH_MAX];
+        // A PATH_MAX store always suffices (the trait's contract).
+        let Some(facts) = gather.gather(&mut store) else {
+            return Outcome::Local(LATE_FACTS_FAILED);
+        };
+        let conn = match conn {
+            Some(conn) => conn,
+            None => {
+                if body_len(&self.who, cmd, &facts) > MAX_REQUEST_BODY {
+                    return Outcome::Local(b"the command is too large to check (over 64 KiB)");
+                }
+                match open(self.cfg, self.may_cache, deadline) {
+                    Ok(conn) => conn,
+                    Err(outcome) => return outcome,
+                }
             }
-            match open(self.cfg, self.may_cache, deadline) {
-                Ok(conn) => self.exchange(cmd, facts, conn, deadline, answer),
-                Err(outcome) => outcome,
-            }
-        })
+        };
+        self.exchange(cmd, &facts, conn, deadline, answer)
     }
 
     /// Sends the request on `conn` and reads the answer, once more on a

@@ -340,43 +340,35 @@ pub fn errno() -> c_int {
 
 /// The caller's errno across a hook, put back before the real function runs.
 ///
-/// Where the hook's system calls bypass libc (Linux on x86_64 and aarch64,
-/// see `sys`), nothing the hook does on its way to the real function writes
-/// errno, so there is nothing to keep: the type is empty and a forked child
-/// does not fault in libc's `__errno_location` page on every exec. The slow
+/// Where the hook's system calls bypass libc (`sys::WRITES_ERRNO` false:
+/// Linux on x86_64 and aarch64), nothing the hook does on its way to the real
+/// function writes errno, so nothing is kept: a forked child does not fault
+/// in libc's `__errno_location` page on every exec. The slow
 /// paths that do call libc (the lazy symbol lookup and the state set up
 /// before our constructor ran) save and restore errno themselves. Elsewhere
 /// (macOS, other architectures) the value is read and written back.
 #[derive(Clone, Copy)]
 pub struct SavedErrno {
-    #[cfg(not(all(
-        not(target_os = "macos"),
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    )))]
     value: c_int,
 }
 
 impl SavedErrno {
-    /// The calling thread's errno now.
+    /// The calling thread's errno now (nothing read where `sys` leaves it
+    /// alone).
     #[inline(always)]
     pub fn take() -> SavedErrno {
         SavedErrno {
-            #[cfg(not(all(
-                not(target_os = "macos"),
-                any(target_arch = "x86_64", target_arch = "aarch64")
-            )))]
-            value: errno(),
+            value: if sys::WRITES_ERRNO { errno() } else { 0 },
         }
     }
 
-    /// Puts the saved value back.
+    /// Puts the saved value back (nothing written where `sys` leaves errno
+    /// alone).
     #[inline(always)]
     pub fn restore(self) {
-        #[cfg(not(all(
-            not(target_os = "macos"),
-            any(target_arch = "x86_64", target_arch = "aarch64")
-        )))]
-        set_errno(self.value);
+        if sys::WRITES_ERRNO {
+            set_errno(self.value);
+        }
     }
 }
 
@@ -422,18 +414,25 @@ pub fn with_cstr<R>(s: &[u8], f: impl FnOnce(*const c_char) -> R) -> Option<R> {
 
 /// `stat(path)`, or the errno.
 pub fn stat(path: &[u8]) -> Result<libc::stat, c_int> {
-    with_cstr(path, |p| {
-        // SAFETY: all-zero bytes are a valid `struct stat`.
-        let mut st: libc::stat = unsafe { core::mem::zeroed() };
-        // SAFETY: `p` is NUL-terminated, `st` is a valid out-pointer.
-        let r = unsafe { sys::stat(p, &mut st) };
-        if r == 0 {
-            Ok(st)
-        } else {
-            Err(-r)
-        }
-    })
-    .unwrap_or(Err(libc::ENAMETOOLONG))
+    // SAFETY: `with_cstr` passes a NUL-terminated copy of `path`.
+    with_cstr(path, |p| unsafe { stat_cstr(p) }).unwrap_or(Err(libc::ENAMETOOLONG))
+}
+
+/// `stat(path)` of a C string, or the errno.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+unsafe fn stat_cstr(path: *const c_char) -> Result<libc::stat, c_int> {
+    // SAFETY: all-zero bytes are a valid `struct stat`.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated (the caller's contract), `st` a valid
+    // out-pointer.
+    let r = unsafe { sys::stat(path, &mut st) };
+    if r == 0 {
+        Ok(st)
+    } else {
+        Err(-r)
+    }
 }
 
 /// True when `path` is a regular file we may execute.
@@ -465,15 +464,12 @@ pub fn certainly_missing(path: &[u8]) -> bool {
 /// # Safety
 /// `path` must be null or a NUL-terminated string.
 pub unsafe fn certainly_missing_cstr(path: *const c_char) -> bool {
-    if path.is_null() {
-        return true;
-    }
-    // SAFETY: all-zero bytes are a valid `struct stat`.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated (the caller's contract), `st` a valid
-    // out-pointer.
-    let r = unsafe { sys::stat(path, &mut st) };
-    matches!(-r, libc::ENOENT | libc::ENOTDIR)
+    // SAFETY: non-null, so NUL-terminated (the caller's contract).
+    path.is_null()
+        || matches!(
+            unsafe { stat_cstr(path) },
+            Err(libc::ENOENT | libc::ENOTDIR)
+        )
 }
 
 /// What [`getcwd_and_join`] found.

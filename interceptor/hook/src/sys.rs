@@ -16,6 +16,14 @@
 //! One of the FFI modules allowed to use `unsafe`; the callers (`cstr`,
 //! `net`) keep the contract of each call, stated on each function.
 
+/// Whether these calls write the caller's errno: only where they go through
+/// libc (macOS; Linux architectures without an inline system call below).
+/// Elsewhere a hook has no errno to save (`cstr::SavedErrno`).
+pub const WRITES_ERRNO: bool = !cfg!(all(
+    not(target_os = "macos"),
+    any(target_arch = "x86_64", target_arch = "aarch64")
+));
+
 #[cfg(not(target_os = "macos"))]
 pub use linux::*;
 #[cfg(target_os = "macos")]
