@@ -557,8 +557,9 @@ fn with_protected_env<R>(env: CStrArray<'_>, f: impl FnOnce(*const *const c_char
 
 /// [`classify`] of an environment entry from its first bytes: only a
 /// preload entry, whose value is needed, is measured whole (the hook passes
-/// over the environment twice per exec; measuring every entry cost more than
-/// the rest of the rebuild).
+/// over the environment twice per exec, and measuring every entry was about
+/// two fifths of the rebuild's instructions: callgrind, 200 posix_spawns,
+/// 336,258 in libc's strlen beside 486,600 in the rebuild itself).
 fn env_kind(e: cstr::CStrRef<'_>) -> EnvKind<'_> {
     // Most entries are told apart by their first byte.
     let first = e.prefix(1).first().copied();
