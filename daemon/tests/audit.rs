@@ -433,3 +433,49 @@ fn the_anchor_is_written_in_the_background_while_the_daemon_runs() {
     assert_eq!(anchor["hash"], events(&d.audit)[99]["hash"]);
     assert!(verify(&d.audit).0);
 }
+
+/// Reads the anchor file once it names `count` events (polling every 5 ms, at most
+/// 5 s); returns it and when it was first seen so.
+fn anchor_at(audit: &std::path::Path, count: u64) -> (Value, std::time::Instant) {
+    let path = audit.join("audit-anchor.json");
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let anchor: Value = serde_json::from_str(&text).unwrap();
+            if anchor["event_count"] == count {
+                return (anchor, std::time::Instant::now());
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "no anchor for {count} events"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn the_side_files_are_rewritten_at_most_once_a_second() {
+    let d = Daemon::start();
+    let mut c = d.conn();
+    for i in 0..100 {
+        assert_eq!(c.preflight(&format!("echo {i}"), &[]).status, 200);
+    }
+    let (_, seen) = anchor_at(&d.audit, 100);
+    for i in 100..200 {
+        assert_eq!(c.preflight(&format!("echo {i}"), &[]).status, 200);
+    }
+    // The 200th event's anchor is due now, and the sync thread runs every 10 ms,
+    // but the file was rewritten less than a second ago (at most 5 ms before
+    // `seen`): it waits for its turn. (Skipped on a machine too slow to look
+    // within 0.9 s.)
+    std::thread::sleep(Duration::from_millis(300).saturating_sub(seen.elapsed()));
+    let text = std::fs::read_to_string(d.audit.join("audit-anchor.json")).unwrap();
+    if seen.elapsed() < Duration::from_millis(900) {
+        let anchor: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(anchor["event_count"], 100, "rewritten early: {anchor}");
+    }
+    let (anchor, _) = anchor_at(&d.audit, 200);
+    assert_eq!(anchor["hash"], events(&d.audit)[199]["hash"]);
+    assert!(verify(&d.audit).0);
+}

@@ -980,9 +980,10 @@ fn an_idle_daemon_is_not_woken_by_its_own_timers() {
     for _ in 0..5 {
         assert_eq!(d.conn().preflight("ls", &close).status, 200);
     }
-    // Let the group commit and the checkpoint settle, then count how often any of
-    // the daemon's threads went to sleep and woke again over a quiet second.
-    std::thread::sleep(Duration::from_millis(400));
+    // Let the group commit and the side files settle (they are rewritten at most
+    // once a second), then count how often any of the daemon's threads went to
+    // sleep and woke again over a quiet second.
+    std::thread::sleep(Duration::from_millis(1400));
     let switches = || -> u64 {
         let tasks = format!("/proc/{}/task", d.child.id());
         std::fs::read_dir(tasks)

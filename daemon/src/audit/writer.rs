@@ -7,12 +7,13 @@
 //! inline), `batch` (a background thread runs fdatasync at most every 10 ms when
 //! something was written, and on shutdown), `never`.
 //!
-//! Side files: `audit-anchor.json` (every [`ANCHOR_EVERY`] events: id, hash, count;
-//! written by the background thread within 10 ms, after the events it names were
-//! synced, and on shutdown) and `.audit-chain-state.json` (the writer's checkpoint,
-//! refreshed by the background thread at most every 100 ms and on shutdown). `rampart audit verify` checks that
-//! both still point at an event with the same hash and position, which also detects
-//! events deleted from the end of the log.
+//! Side files: `audit-anchor.json` (the latest event whose position is a multiple of
+//! [`ANCHOR_EVERY`]: id, hash, count) and `.audit-chain-state.json` (the writer's
+//! checkpoint), both rewritten by the background thread at most every
+//! [`SIDE_FILES_EVERY`] (the first time after a quiet spell within 10 ms), after
+//! the events they name were synced, and on shutdown. `rampart audit verify` checks
+//! that both still point at an event with the same hash and position, which also
+//! detects events deleted from the end of the log.
 
 use super::chain::{self, ChainName, ContinuationHeader};
 use super::event::{
@@ -149,11 +150,15 @@ struct State {
 }
 
 impl State {
-    /// Whether the sync thread has something to do: data to sync, an anchor to
-    /// write, or a checkpoint behind the chain.
+    /// Data written but not synced yet (under a policy that syncs).
     fn sync_due(&self, fsync: FsyncPolicy) -> bool {
-        (self.dirty && fsync != FsyncPolicy::Never)
-            || self.anchor_due.is_some()
+        self.dirty && fsync != FsyncPolicy::Never
+    }
+
+    /// A side file is behind the chain: an anchor to write, or a checkpoint that
+    /// does not name the last event.
+    fn side_due(&self) -> bool {
+        self.anchor_due.is_some()
             || (self.count > 0 && self.saved.as_ref().map(|s| s.event_count) != Some(self.count))
     }
 }
@@ -365,7 +370,7 @@ impl AuditWriter {
         if let Some(h) = self.syncer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
-        let r = flush_shared(&self.shared, true);
+        let r = flush_shared(&self.shared, true).map(|_| ());
         self.shared
             .state
             .lock()
@@ -408,15 +413,29 @@ fn event_ref<'a>(
     }
 }
 
-/// The sync thread: group commit every 10 ms while events come, the checkpoint
-/// at most every 100 ms, and asleep (no timer) while there is nothing to do, so
-/// an idle daemon is not woken 100 times a second.
+/// How long the sync thread gathers events before one `fdatasync` covers them
+/// all (`--fsync batch`).
+const GROUP_COMMIT: Duration = Duration::from_millis(10);
+
+/// The side files (anchor and checkpoint) are rewritten at most this often, and
+/// at shutdown. Each rewrite is a create, write, `fdatasync` and rename; with the
+/// anchor at every 100th event and the checkpoint every 100 ms, an exec burst of
+/// 1,000 a second paid 20 of them a second (docs/BENCHMARKS.md, "The daemon's CPU
+/// per exec").
+pub const SIDE_FILES_EVERY: Duration = Duration::from_secs(1);
+
+/// The sync thread: group commit every [`GROUP_COMMIT`] while events come, the
+/// side files at most every [`SIDE_FILES_EVERY`], and asleep (no timer) while
+/// there is nothing to do, so an idle daemon is not woken 100 times a second.
+/// While a side file waits for its turn the thread keeps its 10 ms rhythm
+/// instead of sleeping until woken: an append then never has to wake it.
 fn sync_loop(sh: Arc<Shared>) {
-    let mut last_state = Instant::now();
+    // The first side-file write after a second or more without one is not held back.
+    let mut last_side: Option<Instant> = None;
     loop {
         {
             let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
-            while !sh.stop.load(Ordering::SeqCst) && !st.sync_due(sh.cfg.fsync) {
+            while !sh.stop.load(Ordering::SeqCst) && !st.sync_due(sh.cfg.fsync) && !st.side_due() {
                 st.syncer_idle = true;
                 st = sh.wake.wait(st).unwrap_or_else(|e| e.into_inner());
             }
@@ -425,18 +444,19 @@ fn sync_loop(sh: Arc<Shared>) {
         if sh.stop.load(Ordering::SeqCst) {
             break;
         }
-        std::thread::sleep(Duration::from_millis(10));
-        let want_state = last_state.elapsed() >= Duration::from_millis(100);
-        if want_state {
-            last_state = Instant::now();
+        std::thread::sleep(GROUP_COMMIT);
+        let want_side = last_side.is_none_or(|t| t.elapsed() >= SIDE_FILES_EVERY);
+        let r = flush_shared(&sh, want_side);
+        // Written, or failed (retried in turn, not every 10 ms).
+        if want_side && !matches!(r, Ok(false)) {
+            last_side = Some(Instant::now());
         }
-        let _ = flush_shared(&sh, want_state);
     }
 }
 
-/// Sync if dirty (per policy), write a due anchor, and optionally persist the
-/// checkpoint.
-fn flush_shared(sh: &Shared, save_state: bool) -> Result<(), AuditError> {
+/// Sync if dirty (per policy) and, with `save_side`, write a due anchor and
+/// refresh the checkpoint; true when a side file was written.
+fn flush_shared(sh: &Shared, save_side: bool) -> Result<bool, AuditError> {
     let (file, snapshot, name, anchor) = {
         let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
         let file = if st.dirty && sh.cfg.fsync != FsyncPolicy::Never {
@@ -455,8 +475,12 @@ fn flush_shared(sh: &Shared, save_state: bool) -> Result<(), AuditError> {
                 .map(ChainName::file_name)
                 .unwrap_or_default(),
         };
-        let snap = (save_state && st.count > 0 && st.saved.as_ref() != Some(&snap)).then_some(snap);
-        let anchor = st.anchor_due.take();
+        let snap = (save_side && st.count > 0 && st.saved.as_ref() != Some(&snap)).then_some(snap);
+        let anchor = if save_side {
+            st.anchor_due.take()
+        } else {
+            None
+        };
         (
             file,
             snap,
@@ -470,17 +494,28 @@ fn flush_shared(sh: &Shared, save_state: bool) -> Result<(), AuditError> {
     }
     // Like the checkpoint, an anchor never runs ahead of synced data in batch mode:
     // the sync above covered every event written before it was taken.
+    let wrote_side = anchor.is_some() || snapshot.is_some();
     if let Some(anchor) = anchor {
-        write_atomic(&sh.cfg.dir, ANCHOR_FILE, &serde_json::to_vec(&anchor)?)?;
+        write_atomic(
+            &sh.cfg.dir,
+            ANCHOR_FILE,
+            &serde_json::to_vec(&anchor)?,
+            sh.cfg.fsync,
+        )?;
     }
     if let Some(snap) = snapshot {
         // The checkpoint must never run ahead of synced data in batch mode: the sync
         // above covered everything written before the snapshot was taken.
-        write_atomic(&sh.cfg.dir, STATE_FILE, &serde_json::to_vec(&snap)?)?;
+        write_atomic(
+            &sh.cfg.dir,
+            STATE_FILE,
+            &serde_json::to_vec(&snap)?,
+            sh.cfg.fsync,
+        )?;
         let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
         st.saved = Some(snap);
     }
-    Ok(())
+    Ok(wrote_side)
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), AuditError> {
@@ -496,7 +531,14 @@ fn ensure_dir(dir: &Path) -> Result<(), AuditError> {
     }
 }
 
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), AuditError> {
+/// Replace `dir/name` with `bytes` through a temporary file and a rename, with an
+/// `fdatasync` before the rename unless the policy is `--fsync never`.
+fn write_atomic(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    fsync: FsyncPolicy,
+) -> Result<(), AuditError> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let dst = dir.join(name);
     let mut f = OpenOptions::new()
@@ -507,7 +549,9 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), AuditError> 
         .open(&tmp)
         .map_err(io_err("create", &tmp))?;
     f.write_all(bytes).map_err(io_err("write", &tmp))?;
-    f.sync_data().map_err(io_err("fdatasync", &tmp))?;
+    if fsync != FsyncPolicy::Never {
+        f.sync_data().map_err(io_err("fdatasync", &tmp))?;
+    }
     fs::rename(&tmp, &dst).map_err(io_err("rename", &dst))
 }
 
