@@ -14,9 +14,10 @@
 //! burst, where each process opens its own connection about a millisecond after
 //! the last one. Each hit raises a score (up to [`MAX_SCORE`]), each miss lowers
 //! it, and while it is negative the daemon sleeps at once and only probes with a
-//! spin every [`PROBE_EVERY`] activities. So a kept-alive client talking back to
-//! back keeps the daemon polling, and traffic the spin cannot catch costs at most
-//! one window per [`PROBE_EVERY`] requests. While polling, the thread also yields
+//! spin every [`PROBE_EVERY`] activities, a gap that doubles with each probe that
+//! misses, up to [`PROBE_EVERY_MAX`]. So a kept-alive client talking back to
+//! back keeps the daemon polling, and traffic the spin cannot catch costs about
+//! one window per [`PROBE_EVERY_MAX`] requests once the probes have backed off. While polling, the thread also yields
 //! the CPU (`sched_yield`) between polls, so other work on that CPU runs first.
 //! `--spin-us 0` turns it off.
 
@@ -34,8 +35,16 @@ pub const DEFAULT_SPIN_US: u64 = 300;
 pub const MAX_SCORE: i32 = 8;
 
 /// While the score is negative, one activity in this many still spins (a probe
-/// that finds out whether the traffic changed).
+/// that finds out whether the traffic changed); each probe that misses doubles
+/// the gap to the next, up to [`PROBE_EVERY_MAX`], and a hit brings it back.
 pub const PROBE_EVERY: u32 = 32;
+
+/// The longest gap between probes. In an exec burst (one fresh connection per
+/// process, a millisecond apart) no window ever hits, so a probe is pure cost:
+/// one window (`--spin-us`, 300 µs by default) per gap, 9 µs of daemon CPU per
+/// exec at a gap of 32 and under 0.3 µs at this one. Traffic that turns back to
+/// back is caught again within this many requests.
+pub const PROBE_EVERY_MAX: u32 = 1024;
 
 /// The shared spin state: when the last activity happened and whether the
 /// spinning task is running.
@@ -124,30 +133,52 @@ impl Spinner {
 /// itself (the Unix socket's accept thread, `serve::fast_lane`):
 /// [`Score::should_spin`] after an activity, then [`Score::record`] whether the
 /// window caught the next one.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Score {
     score: i32,
     skipped: u32,
+    /// Activities between probes while the score is negative.
+    probe_gap: u32,
+    /// The current window is a probe.
+    probing: bool,
+}
+
+impl Default for Score {
+    fn default() -> Score {
+        Score {
+            score: 0,
+            skipped: 0,
+            probe_gap: PROBE_EVERY,
+            probing: false,
+        }
+    }
 }
 
 impl Score {
     /// Whether to poll after this answer: always while windows pay off, one time
-    /// in [`PROBE_EVERY`] while they do not.
+    /// in the probe gap ([`PROBE_EVERY`] to [`PROBE_EVERY_MAX`]) while they do not.
     pub fn should_spin(&mut self) -> bool {
         if self.score >= 0 {
             return true;
         }
         self.skipped += 1;
-        if self.skipped < PROBE_EVERY {
+        if self.skipped < self.probe_gap {
             return false;
         }
         self.skipped = 0;
         self.score = 0;
+        self.probing = true;
         true
     }
 
     /// How the window went: the next client came within it (`hit`) or not.
     pub fn record(&mut self, hit: bool) {
+        if hit {
+            self.probe_gap = PROBE_EVERY;
+        } else if self.probing {
+            self.probe_gap = self.probe_gap.saturating_mul(2).min(PROBE_EVERY_MAX);
+        }
+        self.probing = false;
         self.score = if hit {
             (self.score + 1).min(MAX_SCORE)
         } else {
@@ -238,17 +269,35 @@ mod tests {
         }
         assert!(s.should_spin());
         s.record(false);
-        // Negative: only every PROBE_EVERY-th answer spins (and misses again).
-        let mut spins = 0;
-        for _ in 0..PROBE_EVERY * 3 {
+        // Negative: a probe after PROBE_EVERY answers, then after twice as many
+        // for each probe that missed, up to PROBE_EVERY_MAX.
+        let mut gaps = Vec::new();
+        let mut since = 0;
+        for _ in 0..PROBE_EVERY_MAX * 4 {
+            since += 1;
             if s.should_spin() {
-                spins += 1;
+                gaps.push(since);
+                since = 0;
                 s.record(false);
             }
         }
-        assert_eq!(spins, 3);
-        // A probe that hits brings the spinning back.
+        let mut want = vec![32, 64, 128, 256, 512, 1024, 1024, 1024, 1024];
+        assert_eq!(PROBE_EVERY, want[0]);
+        assert_eq!(PROBE_EVERY_MAX, want[5]);
+        assert_eq!(gaps.len(), 8, "{gaps:?}");
+        want.truncate(gaps.len());
+        assert_eq!(gaps, want);
+        // A probe that hits brings the spinning back, and the short gap with it.
         while !s.should_spin() {}
+        s.record(true);
+        assert!(s.should_spin());
+        s.record(false);
+        s.record(false);
+        let mut n = 1;
+        while !s.should_spin() {
+            n += 1;
+        }
+        assert_eq!(n, PROBE_EVERY, "the gap starts short again after a hit");
         s.record(true);
         assert!(s.should_spin());
         for _ in 0..MAX_SCORE + 5 {
