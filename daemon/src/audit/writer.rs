@@ -10,7 +10,7 @@
 //! Side files: `audit-anchor.json` (the latest event whose position is a multiple of
 //! [`ANCHOR_EVERY`]: id, hash, count) and `.audit-chain-state.json` (the writer's
 //! checkpoint), both rewritten by the background thread at most every
-//! [`SIDE_FILES_EVERY`] (the first time after a quiet spell within 10 ms), after
+//! [`SIDE_FILES_EVERY`] (within 10 ms when none was for that long), after
 //! the events they name were synced, and on shutdown. `rampart audit verify` checks
 //! that both still point at an event with the same hash and position, which also
 //! detects events deleted from the end of the log.
@@ -465,21 +465,21 @@ fn flush_shared(sh: &Shared, save_side: bool) -> Result<bool, AuditError> {
         } else {
             None
         };
-        let snap = ChainState {
-            last_hash: st.last_hash.clone(),
-            last_id: st.last_id.clone(),
-            event_count: st.count,
-            file: st
-                .name
-                .as_ref()
-                .map(ChainName::file_name)
-                .unwrap_or_default(),
-        };
-        let snap = (save_side && st.count > 0 && st.saved.as_ref() != Some(&snap)).then_some(snap);
-        let anchor = if save_side {
-            st.anchor_due.take()
+        let (snap, anchor) = if save_side {
+            let snap = ChainState {
+                last_hash: st.last_hash.clone(),
+                last_id: st.last_id.clone(),
+                event_count: st.count,
+                file: st
+                    .name
+                    .as_ref()
+                    .map(ChainName::file_name)
+                    .unwrap_or_default(),
+            };
+            let behind = st.count > 0 && st.saved.as_ref() != Some(&snap);
+            (behind.then_some(snap), st.anchor_due.take())
         } else {
-            None
+            (None, None)
         };
         (
             file,

@@ -17,8 +17,9 @@
 //! spin every [`PROBE_EVERY`] activities, a gap that doubles with each probe that
 //! misses, up to [`PROBE_EVERY_MAX`]. So a kept-alive client talking back to
 //! back keeps the daemon polling, and traffic the spin cannot catch costs about
-//! one window per [`PROBE_EVERY_MAX`] requests once the probes have backed off. While polling, the thread also yields
-//! the CPU (`sched_yield`) between polls, so other work on that CPU runs first.
+//! one window per [`PROBE_EVERY_MAX`] requests once the probes have backed off.
+//! While polling, the thread also yields the CPU (`sched_yield`) between polls,
+//! so other work on that CPU runs first.
 //! `--spin-us 0` turns it off.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
