@@ -152,6 +152,12 @@ impl Recorder {
         self.seen.lock().expect("recorder lock").clone()
     }
 
+    /// The requests seen so far for which `keep` holds, in arrival order.
+    pub fn seen_where(&self, keep: impl Fn(&Seen) -> bool) -> Vec<Seen> {
+        let seen = self.seen.lock().expect("recorder lock");
+        seen.iter().filter(|s| keep(s)).cloned().collect()
+    }
+
     /// How many connections were accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)

@@ -369,16 +369,7 @@ fn a_relative_executable_is_sent_resolved_against_the_working_directory() {
     let cwd = std::fs::canonicalize(case.dir.path()).unwrap();
     let cwd = cwd.to_str().unwrap();
     // The scripts' own `touch` is asked about too; keep the scripts' execs.
-    let seen: Vec<_> = case
-        .rec
-        .seen()
-        .into_iter()
-        .filter(|s| {
-            s.body["params"]["command"]
-                .as_str()
-                .is_some_and(|c| c.contains("mark.sh"))
-        })
-        .collect();
+    let seen = case.rec.seen_where(|s| s.command.contains("mark.sh"));
     let resolved: Vec<&str> = seen
         .iter()
         .map(|s| s.body["params"]["resolved_path"].as_str().unwrap_or(""))
@@ -433,17 +424,9 @@ fn long_working_directories_are_sent_whole() {
             dir.display()
         );
         let dir = dir.to_str().unwrap();
-        let seen: Vec<_> = case
-            .rec
-            .seen()
-            .into_iter()
-            .filter(|s| {
-                s.body["params"]["command"]
-                    .as_str()
-                    .is_some_and(|c| c.starts_with("./mark.sh "))
-                    && s.body["params"]["cwd"].as_str() == Some(dir)
-            })
-            .collect();
+        let seen = case.rec.seen_where(|s| {
+            s.command.starts_with("./mark.sh ") && s.body["params"]["cwd"].as_str() == Some(dir)
+        });
         assert_eq!(seen.len(), 1, "{} bytes: {:?}", dir.len(), case.seen());
         assert_eq!(
             seen[0].body["params"]["resolved_path"],

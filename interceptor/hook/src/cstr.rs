@@ -132,22 +132,24 @@ pub unsafe fn strlen(p: *const c_char) -> usize {
 ))]
 #[inline(always)]
 unsafe fn load_aligned_word(addr: usize) -> u64 {
+    /// The one 8-byte load of this architecture, `{w}` from `[{a}]`.
+    #[cfg(target_arch = "x86_64")]
+    macro_rules! load_word {
+        () => {
+            "mov {w}, qword ptr [{a}]"
+        };
+    }
+    #[cfg(target_arch = "aarch64")]
+    macro_rules! load_word {
+        () => {
+            "ldr {w}, [{a}]"
+        };
+    }
     let w: u64;
     // SAFETY: the caller's contract; the asm only reads those 8 bytes.
-    #[cfg(target_arch = "x86_64")]
     unsafe {
         core::arch::asm!(
-            "mov {w}, qword ptr [{a}]",
-            a = in(reg) addr,
-            w = lateout(reg) w,
-            options(nostack, readonly, preserves_flags, pure),
-        );
-    }
-    // SAFETY: as above.
-    #[cfg(target_arch = "aarch64")]
-    unsafe {
-        core::arch::asm!(
-            "ldr {w}, [{a}]",
+            load_word!(),
             a = in(reg) addr,
             w = lateout(reg) w,
             options(nostack, readonly, preserves_flags, pure),
