@@ -91,6 +91,16 @@ fn main() {
     // the constructor's, ahead of the rest. An INSERT script, so the
     // linker's default layout stays otherwise (GNU ld and lld both take it).
     println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", layout.display());
+    // Each segment at a page-aligned offset: the data read-only after
+    // relocation (`.init_array` to `.got.plt`, under a page) then starts a
+    // page of its own. Placed right after the code, it straddled two pages
+    // whenever the code ended in the last ~0.7 KiB of one, and every process
+    // faulted on both while the loader relocated them (scripts/fault-map;
+    // tests/tests/symbols.rs checks it). An lld option (x86_64's default
+    // linker); GNU ld ignores it with a warning.
+    if linux && arch == "x86_64" {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
+    }
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,now");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,relro");
     println!("cargo:rustc-cdylib-link-arg=-Wl,--as-needed");

@@ -105,6 +105,30 @@ fn no_zero_filled_data_besides_the_thread_local_flag() {
     assert_eq!(nobits, vec![".tbss".to_string()], "{}", stdout(&out));
 }
 
+/// The data the loader writes while relocating and then makes read-only
+/// (`GNU_RELRO`: `.init_array` to `.got.plt`, well under a page) lies in one
+/// page: straddling two, it cost every process one page fault more
+/// (`scripts/fault-map`). build.rs links with `-z separate-loadable-segments`
+/// so that it starts a page wherever the code ends.
+#[test]
+fn the_relocated_read_only_data_lies_in_one_page() {
+    let out = output(Command::new("readelf").args(["-lW"]).arg(hook_lib()));
+    let text = stdout(&out);
+    let relro = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("GNU_RELRO"))
+        .unwrap_or_else(|| panic!("no GNU_RELRO segment:\n{text}"));
+    let words: Vec<&str> = relro.split_whitespace().collect();
+    let hex = |w: &str| u64::from_str_radix(w.trim_start_matches("0x"), 16).unwrap();
+    let (start, file_size) = (hex(words[2]), hex(words[4]));
+    assert!(file_size > 0, "{relro}");
+    assert_eq!(
+        start / 4096,
+        (start + file_size - 1) / 4096,
+        "the relocated data straddles a page boundary: {relro}"
+    );
+}
+
 /// Start and end address of section `name` in the library (`readelf -S`).
 fn section_bounds(name: &str) -> (u64, u64) {
     let out = output(Command::new("readelf").args(["-S", "-W"]).arg(hook_lib()));
