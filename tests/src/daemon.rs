@@ -148,3 +148,18 @@ pub fn healthz(socket: &Path) -> bool {
     let mut buf = [0u8; 12];
     s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200")
 }
+
+/// The value of the counter `name` in the daemon's `GET /metrics` on `socket`
+/// (0 when it is not there).
+pub fn metric(socket: &Path, name: &str) -> u64 {
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}

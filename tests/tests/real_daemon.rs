@@ -2,8 +2,10 @@
 //! denies commands containing `marker-denied`; the audit trail must show what
 //! the hook asked.
 
-use e2e::daemon::{healthz, RealDaemon, DENY_MARKER_POLICY};
-use e2e::{assert_success, clean_env, output, preloaded, python3, scratch, stderr, workspace_bin};
+use e2e::daemon::{healthz, metric, RealDaemon, DENY_MARKER_POLICY};
+use e2e::{
+    assert_success, clean_env, output, preloaded, python3, scratch, stderr, stdout, workspace_bin,
+};
 use std::path::Path;
 use std::time::Duration;
 
@@ -170,4 +172,38 @@ fn answer_slower_than_the_spin_budget_is_obeyed() {
     );
     assert_success(&out);
     case.assert_markers();
+}
+
+#[test]
+fn forked_children_ask_on_the_datagram_lane_and_what_it_cannot_take_goes_to_the_stream() {
+    let dir = scratch();
+    let daemon = RealDaemon::start(dir.path(), DENY_MARKER_POLICY);
+    let lane = "rampart_datagram_answers_total";
+    let stream = "rampart_accept_thread_answers_total";
+    assert!(dir.path().join("d.sock.dgram").exists());
+    // bash forks for each command: its children ask by datagram. The third
+    // command is too long for one datagram (2 KiB): the hook asks on the
+    // stream socket instead, and it is still decided (denied).
+    let long = "x".repeat(3_000);
+    let line = format!(
+        "touch {d}/marker-allowed; m=marker; touch {d}/$m-denied; \
+         touch {d}/$m-denied-long {d}/{long}-never; echo end",
+        d = dir.path().display()
+    );
+    let out = output(preloaded("bash", &daemon.socket).arg("-c").arg(&line));
+    assert_success(&out);
+    assert!(stdout(&out).contains("end"));
+    assert!(dir.path().join("marker-allowed").exists());
+    assert!(!dir.path().join("marker-denied").exists());
+    assert!(!dir.path().join("marker-denied-long").exists());
+    let err = stderr(&out);
+    assert_eq!(err.matches("rampart: blocked touch").count(), 2, "{err}");
+    assert_eq!(metric(&daemon.socket, lane), 2, "the two short touches");
+    // bash itself (the process that loaded the library) execs nothing here;
+    // the long question came over the stream.
+    assert_eq!(metric(&daemon.socket, stream), 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let audited = daemon.audited_commands();
+    assert_eq!(audited.len(), 3, "each question audited once: {audited:?}");
+    assert!(audited[2].ends_with("-never"), "{audited:?}");
 }

@@ -95,6 +95,10 @@ pub struct Args {
     /// accept thread of its own (serve::fast_lane): for comparisons.
     #[arg(long = "no-accept-thread", hide = true)]
     pub no_accept_thread: bool,
+    /// Do not offer the datagram lane (`<socket>.dgram`, serve::datagram): every
+    /// preload request then comes over the stream socket.
+    #[arg(long = "no-datagram")]
+    pub no_datagram: bool,
     /// Do not watch policy files for changes (SIGHUP and the reload route still work).
     #[arg(long = "no-watch")]
     pub no_watch: bool,

@@ -130,9 +130,31 @@ pub fn try_answer(stream: &impl Peer, conn: &ConnInfo, st: &AppState) -> Accepte
         // End of stream or an error: hyper sees the same.
         _ => return Accepted::Pass(buf),
     }
-    let Some(req) = Plain::parse(&buf) else {
-        return Accepted::Pass(buf);
-    };
+    let sent = answer_with(&buf, conn, st, started, None, |answer, close| {
+        write_now(stream, answer, !close)
+    });
+    match sent {
+        Some(answered) => answered,
+        None => Accepted::Pass(buf),
+    }
+}
+
+/// Decide, audit and answer `bytes` when they are one complete, plain
+/// preflight request that needs no human: `send` gets the whole HTTP response
+/// and whether the client asked to close, and what it returns comes back.
+/// `None` (nothing decided, nothing audited): the general server must serve
+/// it. `limit`: the answer must not be longer (a datagram the client reads
+/// into a fixed buffer); a longer one is shortened
+/// ([`routes::Evaluated::answer_within`]).
+pub(super) fn answer_with<R>(
+    bytes: &[u8],
+    conn: &ConnInfo,
+    st: &AppState,
+    started: Instant,
+    limit: Option<usize>,
+    send: impl FnOnce(Vec<u8>, bool) -> R,
+) -> Option<R> {
+    let req = Plain::parse(bytes)?;
     phases::mark(Phase::HeadParsed);
     let mut headers = HeaderMap::new();
     if let Some(v) = req
@@ -141,22 +163,26 @@ pub fn try_answer(stream: &impl Peer, conn: &ConnInfo, st: &AppState) -> Accepte
     {
         headers.insert(header::AUTHORIZATION, v);
     }
-    let Ok(mut ev) = routes::evaluate(st, req.tool, req.body, &headers) else {
-        return Accepted::Pass(buf);
-    };
+    let mut ev = routes::evaluate(st, req.tool, req.body, &headers).ok()?;
     phases::mark(Phase::Evaluated);
     if ev.needs_approval(st) {
-        return Accepted::Pass(buf);
+        return None;
     }
-    let body = routes::conclude_now(st, conn, &mut ev, started);
+    let mut body = routes::conclude_now(st, conn, &mut ev, started);
     phases::mark(Phase::Concluded);
     st.metrics.direct_answers.fetch_add(1, Relaxed);
-    let answered = write_now(stream, response(&body, req.close), !req.close);
+    let mut answer = response(&body, req.close);
+    if let Some(max) = limit.filter(|&max| answer.len() > max) {
+        let head = answer.len() - body.len();
+        body = ev.answer_within(max.saturating_sub(head));
+        answer = response(&body, req.close);
+    }
+    let sent = send(answer, req.close);
     phases::mark(Phase::Answered);
     // The request, its evaluation and the answer are freed after it is sent
     // (about 5,200 instructions, callgrind): the client waits for the answer.
-    drop((ev, body, buf));
-    answered
+    drop((ev, body));
+    Some(sent)
 }
 
 /// A complete HTTP/1.1 `POST /v1/preflight/{tool}` with a `Content-Length`

@@ -20,6 +20,14 @@ pub enum Bound {
         /// Shown in logs.
         label: String,
     },
+    /// A Unix datagram socket passed by systemd (`ListenDatagram=`): the
+    /// datagram lane (serve::datagram), which systemd owns.
+    Datagram {
+        /// The socket (blocking).
+        socket: std::os::unix::net::UnixDatagram,
+        /// Shown in logs.
+        label: String,
+    },
     /// Loopback TCP.
     Tcp {
         /// Listener (non-blocking).
@@ -33,7 +41,9 @@ impl Bound {
     /// Human label.
     pub fn label(&self) -> &str {
         match self {
-            Bound::Unix { label, .. } | Bound::Tcp { label, .. } => label,
+            Bound::Unix { label, .. }
+            | Bound::Datagram { label, .. }
+            | Bound::Tcp { label, .. } => label,
         }
     }
 }
@@ -56,6 +66,17 @@ pub fn from_systemd() -> anyhow::Result<Vec<Bound>> {
                 owned: None,
                 label: format!("unix:{label} (socket activation)"),
             });
+        } else if let Ok(Some(socket)) = fds.take_unix_datagram(i) {
+            socket.set_nonblocking(false)?;
+            let label = socket
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                .unwrap_or_else(|| format!("fd {}", i + 3));
+            out.push(Bound::Datagram {
+                socket,
+                label: format!("datagram lane unix:{label} (socket activation)"),
+            });
         } else if let Ok(Some(l)) = fds.take_tcp_listener(i) {
             let addr = l.local_addr()?;
             if !addr.ip().is_loopback() {
@@ -68,7 +89,7 @@ pub fn from_systemd() -> anyhow::Result<Vec<Bound>> {
             });
         } else {
             bail!(
-                "LISTEN_FDS: fd {} is neither a Unix nor a TCP listening socket",
+                "LISTEN_FDS: fd {} is neither a Unix socket (stream listener or datagram) nor a TCP listener",
                 i + 3
             );
         }

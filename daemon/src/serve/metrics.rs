@@ -36,6 +36,8 @@ pub struct Metrics {
     pub direct_answers: AtomicU64,
     /// Of those, answered on the Unix socket's accept thread (`serve::fast_lane`).
     pub accept_thread_answers: AtomicU64,
+    /// Of those, answered on the datagram lane (`serve::datagram`).
+    pub datagram_answers: AtomicU64,
     /// Export sinks' sent/failed/dropped counters (shared with their threads).
     pub export: Arc<super::export::ExportMetrics>,
 }
@@ -99,7 +101,7 @@ impl Metrics {
             "rampart_decision_duration_seconds_count {}",
             self.latency_count.load(Relaxed)
         );
-        let counters: [(&str, &str, u64); 9] = [
+        let counters: [(&str, &str, u64); 10] = [
             (
                 "rampart_audit_write_errors_total",
                 "Audit records that could not be written.",
@@ -139,6 +141,11 @@ impl Metrics {
                 "rampart_accept_thread_answers_total",
                 "Of the direct answers, those given on the Unix socket's accept thread.",
                 self.accept_thread_answers.load(Relaxed),
+            ),
+            (
+                "rampart_datagram_answers_total",
+                "Of the direct answers, those given on the datagram lane.",
+                self.datagram_answers.load(Relaxed),
             ),
             (
                 "rampart_approvals_pending",

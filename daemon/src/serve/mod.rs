@@ -18,6 +18,7 @@ pub mod approvals;
 pub mod auth;
 pub mod config;
 pub mod conn;
+pub mod datagram;
 pub mod direct;
 pub mod export;
 pub mod fast_lane;
@@ -226,9 +227,20 @@ async fn serve(
     if let Some(s) = &spinner {
         tokio::spawn(Arc::clone(s).run());
     }
-    let labels: Vec<String> = bound.iter().map(|b| b.label().to_string()).collect();
+    let mut labels: Vec<String> = bound.iter().map(|b| b.label().to_string()).collect();
     let mut loops = Vec::new();
     let mut stoppers = Vec::new();
+    let mut datagram_stoppers = Vec::new();
+    let datagrams_wanted = !args.no_datagram && state.fsync != FsyncPolicy::Always;
+    let passed_lanes: Vec<PathBuf> = bound
+        .iter()
+        .filter_map(|b| match b {
+            Bound::Datagram { socket, .. } => {
+                socket.local_addr().ok()?.as_pathname().map(PathBuf::from)
+            }
+            _ => None,
+        })
+        .collect();
     for b in bound {
         let ctx = AcceptCtx {
             app: app.clone(),
@@ -239,6 +251,12 @@ async fn serve(
             state: state.clone(),
             spinner: spinner.clone(),
         };
+        if let (Bound::Unix { listener, .. }, true) = (&b, datagrams_wanted) {
+            if let Some(lane) = bind_datagram_lane(listener, &passed_lanes) {
+                labels.push(format!("datagram lane unix:{}", lane.path().display()));
+                datagram_stoppers.push(lane.spawn(state.clone())?);
+            }
+        }
         match b {
             Bound::Unix { listener, .. } if !args.no_accept_thread => {
                 let (lane, stopper) = fast_lane::FastLane::new(
@@ -258,6 +276,12 @@ async fn serve(
             Bound::Tcp { listener, .. } => {
                 let l = tokio::net::TcpListener::from_std(listener)?;
                 loops.push(tokio::spawn(accept_tcp(l, ctx)));
+            }
+            Bound::Datagram { socket, label } => {
+                match datagram::DatagramLane::adopt(socket, datagrams_wanted) {
+                    Ok(lane) => datagram_stoppers.push(lane.spawn(state.clone())?),
+                    Err(e) => eprintln!("rampart: {label}: not served: {e:#}"),
+                }
             }
         }
     }
@@ -291,6 +315,9 @@ async fn serve(
     for s in stoppers {
         s.stop(Duration::from_secs(2)).await;
     }
+    for s in datagram_stoppers {
+        s.stop(Duration::from_secs(2)).await;
+    }
     for l in loops {
         let _ = l.await;
     }
@@ -306,6 +333,27 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// The datagram lane next to a Unix listener (see [`datagram`]), or `None`
+/// with a warning when it cannot be bound: the stream socket serves alone.
+/// None either when systemd passed that lane's socket already (`passed`).
+fn bind_datagram_lane(
+    listener: &std::os::unix::net::UnixListener,
+    passed: &[PathBuf],
+) -> Option<datagram::DatagramLane> {
+    let addr = listener.local_addr().ok()?;
+    let path = addr.as_pathname()?;
+    if passed.contains(&datagram::path_for(path)) {
+        return None;
+    }
+    match datagram::DatagramLane::bind(path) {
+        Ok(lane) => Some(lane),
+        Err(e) => {
+            eprintln!("rampart: no datagram lane, the stream socket serves alone: {e:#}");
+            None
+        }
+    }
 }
 
 struct AcceptCtx {

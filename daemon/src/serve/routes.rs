@@ -391,6 +391,35 @@ pub(super) fn evaluate(
 }
 
 impl Evaluated {
+    /// The concluded answer's JSON in at most `max` bytes, for a client that
+    /// reads it into a buffer of that size (the datagram lane): without the
+    /// suggestions, then with its texts (message, policy message, rule summary,
+    /// matched component) cut to ever shorter prefixes, marked with `…`. The
+    /// decision itself, the policy and the audit id are never cut; the audit
+    /// record keeps everything. Longer than `max` only when even that is.
+    pub(super) fn answer_within(&mut self, max: usize) -> Vec<u8> {
+        let resp = &mut self.resp;
+        resp.suggestions.clear();
+        let mut json = resp.to_json();
+        for cap in [1024, 256, 64, 0] {
+            if json.len() <= max {
+                break;
+            }
+            shorten(&mut resp.message, cap);
+            if let Some(m) = &mut resp.policy_message {
+                shorten(m, cap);
+            }
+            if let Some(r) = &mut resp.rule {
+                shorten(&mut r.summary, cap);
+            }
+            if let Some(c) = &mut resp.matched_component {
+                shorten(c, cap);
+            }
+            json = resp.to_json();
+        }
+        json
+    }
+
     /// The decision needs the approval queue (an `ask` being enforced): only the
     /// asynchronous route can hold the caller for a human.
     pub(super) fn needs_approval(&self, st: &AppState) -> bool {
@@ -773,6 +802,20 @@ async fn metrics_route(
         st.started.elapsed().as_secs(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Cut `text` to at most `cap` bytes (at a character boundary) and mark the cut
+/// with `…`.
+fn shorten(text: &mut String, cap: usize) {
+    if text.len() <= cap {
+        return;
+    }
+    let mut end = cap;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ use crate::http::{
     self, Facts, Head, HeadError, Identity, StatusClass, Target, MAX_BODY, MAX_REQUEST_BODY,
 };
 use crate::json::{parse_answer, Answer};
+#[cfg(target_os = "linux")]
+use crate::net::Lane;
 use crate::net::{now_ms, Lease, Mapped, NetError, Socket, SocketSink};
 
 /// Replies up to this size (head and body) are read on the stack; larger ones
@@ -38,6 +40,10 @@ use crate::net::{now_ms, Lease, Mapped, NetError, Socket, SocketSink};
 /// the hook's frames reach (with 8 KiB a fork+execve reached 31,296 bytes below
 /// the caller, 26,176 with 3 KiB; see docs/BENCHMARKS.md for the rest).
 const STACK_REPLY: usize = 3 * 1024;
+
+/// The datagram lane's answer to a question it does not decide (`421
+/// Misdirected Request`): ask again on the stream socket.
+const MISDIRECTED: u16 = 421;
 
 /// How much the facts gathered late can add to the body: the working
 /// directory (`,"cwd":` and a quoted string of up to PATH_MAX bytes, each
@@ -226,6 +232,22 @@ impl Talk<'_> {
         };
         let keep = lease.is_some();
         let (sock, result) = match request.round_trip(&sock, keep, deadline, answer) {
+            // Too long for a datagram, or a question the datagram lane does
+            // not decide (nothing was decided or audited): on the stream
+            // socket.
+            Err(Failure::Misdirected) => {
+                sock.close();
+                match Socket::connect(&cfg.transport, deadline) {
+                    Ok(fresh) => {
+                        let again = request.round_trip(&fresh, keep, deadline, answer);
+                        (fresh, again)
+                    }
+                    Err(e) => {
+                        release(lease);
+                        return Outcome::Transport(e.reason());
+                    }
+                }
+            }
             // The daemon closed the kept-alive connection while it was idle:
             // once more on a fresh one.
             Err(Failure::Stale) if reused => {
@@ -258,6 +280,12 @@ impl Talk<'_> {
                 release(lease);
                 outcome
             }
+            // Only a datagram is misdirected, and it was asked again above.
+            Err(Failure::Misdirected) => {
+                sock.close();
+                release(lease);
+                protocol()
+            }
         }
     }
 }
@@ -268,6 +296,16 @@ fn open(cfg: &Config, may_cache: bool, deadline: u64) -> Result<Conn, Outcome> {
     let mut lease = if may_cache { Lease::acquire() } else { None };
     if let Some(sock) = lease.as_mut().and_then(Lease::take) {
         return Ok((sock, lease, true));
+    }
+    // A connection this process will not keep: one datagram each way when
+    // the daemon offers its datagram lane.
+    #[cfg(target_os = "linux")]
+    if lease.is_none() {
+        match Socket::datagram(&cfg.transport) {
+            Ok(sock) => return Ok((sock, None, false)),
+            Err(Lane::Absent(e)) => return Err(Outcome::Transport(e.reason())),
+            Err(Lane::Stream) => {}
+        }
     }
     match Socket::connect(&cfg.transport, deadline) {
         Ok(sock) => Ok((sock, lease, false)),
@@ -308,6 +346,8 @@ fn release(lease: Option<Lease>) {
 enum Failure {
     /// Nothing came back on a reused connection: retry on a fresh one.
     Stale,
+    /// The datagram lane did not take the question: ask on the stream socket.
+    Misdirected,
     /// Give up with this outcome.
     Final(Outcome),
 }
@@ -353,11 +393,14 @@ where
         if let Err(e) = self.send(sock, keep_alive, deadline) {
             return Err(if keep_alive && matches!(e, NetError::Closed) {
                 Failure::Stale
+            } else if e == NetError::Oversized {
+                Failure::Misdirected
             } else {
                 Failure::Final(Outcome::Transport(e.reason()))
             });
         }
-        let unix = matches!(self.cfg.transport, Transport::Unix(_));
+        // A human's decision is never awaited on the datagram lane.
+        let unix = matches!(self.cfg.transport, Transport::Unix(_)) && !sock.is_datagram();
         let long = Extension {
             ask_timeout_ms: self.cfg.ask_timeout_ms,
             by_read_check: unix,
@@ -400,6 +443,9 @@ fn read_reply(
                 deadline = now_ms().saturating_add(ask_timeout_ms);
                 extended = true;
                 continue;
+            }
+            Ok(Some(h)) if h.status == MISDIRECTED && sock.is_datagram() => {
+                return Err(Failure::Misdirected)
             }
             Ok(Some(h)) => break h,
             Ok(None) => {}

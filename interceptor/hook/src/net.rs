@@ -31,6 +31,8 @@ pub enum NetError {
     Closed,
     /// Any other socket error.
     Io,
+    /// The request does not fit in one datagram (ask on the stream socket).
+    Oversized,
 }
 
 impl NetError {
@@ -42,8 +44,35 @@ impl NetError {
             NetError::Timeout => b"the policy daemon did not answer in time",
             NetError::Closed => b"the policy daemon closed the connection",
             NetError::Io => b"talking to the policy daemon failed",
+            NetError::Oversized => b"the request does not fit in a datagram",
         }
     }
+}
+
+/// Why [`Socket::datagram`] gave no datagram socket.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// No datagram lane, but a stream socket may answer: ask there.
+    Stream,
+    /// No daemon at all (the stream socket's path was probed too).
+    Absent(NetError),
+}
+
+/// A Unix socket address for `path` followed by `suffix`; `None` when it does
+/// not fit (with its NUL).
+#[cfg(target_os = "linux")]
+fn unix_address(path: &[u8], suffix: &[u8]) -> Option<libc::sockaddr_un> {
+    // SAFETY: all-zero is a valid sockaddr_un.
+    let mut sa: libc::sockaddr_un = unsafe { core::mem::zeroed() };
+    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if path.len() + suffix.len() >= sa.sun_path.len() {
+        return None;
+    }
+    for (d, s) in sa.sun_path.iter_mut().zip(path.iter().chain(suffix)) {
+        *d = *s as libc::c_char;
+    }
+    Some(sa)
 }
 
 /// Microseconds on the monotonic clock.
@@ -96,9 +125,11 @@ fn spin_until_readable(fd: c_int) {
     }
 }
 
-/// A connected stream socket (non-blocking, close-on-exec).
+/// A connected socket (non-blocking, close-on-exec): a stream, or a datagram
+/// socket connected to the daemon's datagram lane (see [`Socket::datagram`]).
 pub struct Socket {
     fd: c_int,
+    datagram: bool,
 }
 
 fn poll_fd(fd: c_int, events: i16, deadline: u64) -> Result<(), NetError> {
@@ -243,7 +274,10 @@ impl Socket {
         if fd < 0 {
             return Err(NetError::Io);
         }
-        let sock = Socket { fd };
+        let sock = Socket {
+            fd,
+            datagram: false,
+        };
         loop {
             // SAFETY: `sa` points to a sockaddr of `len` bytes owned by the caller.
             let r = unsafe { sys::connect(fd, sa, len) };
@@ -290,6 +324,79 @@ impl Socket {
         Ok(sock)
     }
 
+    /// A datagram socket connected to the daemon's datagram lane, the socket
+    /// `<path>.dgram` next to the stream socket at `path`, and bound to an
+    /// address of its own (Linux's autobind: an abstract name the kernel picks)
+    /// so that the daemon can answer. One request goes out as one datagram and
+    /// the answer comes back as one, which wakes the daemon once per question
+    /// instead of twice (at `connect` and again for the request). Being
+    /// connected, the socket takes datagrams from the daemon's socket only.
+    ///
+    /// Without a lane (an older daemon, `--no-datagram`, a socket path too
+    /// long for the suffix) the same socket probes the stream socket's path
+    /// with a second `connect`, which a datagram socket cannot make to a
+    /// listening stream socket (`EPROTOTYPE`): so an absent daemon is known
+    /// without opening a stream socket too, and costs one system call more
+    /// than the stream socket's own failed `connect`, not three.
+    #[cfg(target_os = "linux")]
+    pub fn datagram(transport: &Transport) -> Result<Socket, Lane> {
+        const SUFFIX: &[u8] = b".dgram";
+        let Transport::Unix(path) = transport else {
+            return Err(Lane::Stream);
+        };
+        let p = path.as_bytes();
+        let fd = sys::socket(
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
+        if fd < 0 {
+            return Err(Lane::Stream);
+        }
+        let sock = Socket { fd, datagram: true };
+        let lane = unix_address(p, SUFFIX).map(|sa| sock.connect_unix(&sa));
+        if lane == Some(0) {
+            // Autobind: an address of just the family asks the kernel for a name.
+            // SAFETY: all-zero is a valid sockaddr_un.
+            let mut own: libc::sockaddr_un = unsafe { core::mem::zeroed() };
+            own.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            let family_only = core::mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
+            // SAFETY: `own` starts with the family; `family_only` bytes are read.
+            let bound =
+                unsafe { sys::bind(fd, (&own as *const libc::sockaddr_un).cast(), family_only) };
+            if bound == 0 {
+                return Ok(sock);
+            }
+            sock.close();
+            return Err(Lane::Stream);
+        }
+        let probe = unix_address(p, b"").map(|sa| sock.connect_unix(&sa));
+        sock.close();
+        Err(match probe.map(|r| -r) {
+            Some(libc::ENOENT | libc::ENOTDIR) => Lane::Absent(NetError::Missing),
+            Some(libc::ECONNREFUSED) => Lane::Absent(NetError::Refused),
+            _ => Lane::Stream,
+        })
+    }
+
+    /// `connect` to a Unix socket address (0 or `-errno`).
+    #[cfg(target_os = "linux")]
+    fn connect_unix(&self, sa: &libc::sockaddr_un) -> c_int {
+        let len = core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        loop {
+            // SAFETY: `sa` is a complete sockaddr_un of `len` bytes.
+            let r = unsafe { sys::connect(self.fd, (sa as *const libc::sockaddr_un).cast(), len) };
+            if r != -libc::EINTR {
+                return r;
+            }
+        }
+    }
+
+    /// Whether this is a datagram socket (see [`Socket::datagram`]).
+    pub fn is_datagram(&self) -> bool {
+        self.datagram
+    }
+
     /// Sends all of `data` before `deadline`.
     pub fn send_all(&self, data: &[u8], deadline: u64) -> Result<(), NetError> {
         let mut rest = data;
@@ -313,9 +420,13 @@ impl Socket {
     pub fn recv(&self, buf: &mut [u8], deadline: u64) -> Result<usize, NetError> {
         let mut spun = false;
         loop {
+            // A datagram longer than `buf` would lose its tail: MSG_TRUNC
+            // makes `recv` report its whole length, so it is caught.
+            let flags = if self.datagram { libc::MSG_TRUNC } else { 0 };
             // SAFETY: `buf` is a valid writable slice.
-            let n = unsafe { sys::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n = unsafe { sys::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
             match usize::try_from(n) {
+                Ok(n) if n > buf.len() => return Err(NetError::Io),
                 Ok(n) => return Ok(n),
                 Err(_) => match failure(n) {
                     libc::EINTR => {}
@@ -407,7 +518,10 @@ impl Lease {
         );
         // A different inode means the program closed our fd and reused the
         // number: forget it without closing someone else's file.
-        (Socket::identity(fd) == Some(want)).then_some(Socket { fd })
+        (Socket::identity(fd) == Some(want)).then_some(Socket {
+            fd,
+            datagram: false,
+        })
     }
 
     /// Stores `sock` for the next call and frees the slot.
@@ -480,6 +594,11 @@ impl Sink for SocketSink<'_> {
         let mut rest = bytes;
         while !rest.is_empty() && self.error.is_none() {
             let room = self.buf.len().saturating_sub(self.len);
+            if room == 0 && self.sock.datagram {
+                // A datagram goes out whole or not at all.
+                self.error = Some(NetError::Oversized);
+                return;
+            }
             if room == 0 {
                 let _ = self.flush();
                 continue;

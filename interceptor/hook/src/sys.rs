@@ -229,6 +229,14 @@ mod linux {
         int(raw!(libc::SYS_connect, fd, addr, len))
     }
 
+    /// `bind(2)`.
+    ///
+    /// # Safety
+    /// `addr` points to `len` readable bytes.
+    pub unsafe fn bind(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
+        int(raw!(libc::SYS_bind, fd, addr, len))
+    }
+
     /// `getsockopt(2)`.
     ///
     /// # Safety

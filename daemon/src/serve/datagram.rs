@@ -1,0 +1,253 @@
+//! The datagram lane: preflight requests as Unix datagrams, next to the
+//! stream socket.
+//!
+//! A process that was just forked and is about to `exec` asks one question and
+//! is gone. On the stream socket that costs the daemon two wake-ups: `connect`
+//! wakes the accept thread, which then waits (polling, see [`super::fast_lane`])
+//! for the request the client writes after connecting, and then accepts, reads,
+//! answers and closes: seven system calls. On this lane the client sends the
+//! whole request as one datagram to `<socket>.dgram` from a socket bound to an
+//! address of its own, and this thread, asleep in `recvmsg`, wakes once, with
+//! the request and the sender's credentials (`SCM_CREDENTIALS`) in hand, and
+//! answers with one `sendto`: two system calls and no polling.
+//!
+//! The bytes are the stream socket's: an HTTP/1.1 `POST /v1/preflight/{tool}`
+//! with a `Content-Length` body, answered by the same code as the direct path
+//! ([`direct::answer_with`]), with the answer shortened to fit
+//! [`MAX_ANSWER`] if it would not. Whatever that path does not answer (a
+//! request that is not plain, one the route would refuse, an `ask` that must
+//! wait for a human, a datagram too long for [`MAX_REQUEST`]) gets
+//! [`MISDIRECTED`] before anything is decided or audited, and the client asks
+//! again on the stream socket. Not started under `--fsync always` (no request
+//! would be answered here), nor with `--no-datagram`.
+//!
+//! Shutdown: [`Stopper::stop`] raises a flag and sends an empty datagram, which
+//! wakes the thread; it sees the flag and ends.
+
+use super::auth::ConnInfo;
+use super::direct;
+use super::phases::{self, Phase};
+use super::AppState;
+use anyhow::Context;
+use nix::sys::socket::{self, sockopt, ControlMessageOwned, MsgFlags, UnixAddr};
+use std::io::IoSliceMut;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The longest request taken: the preload library sends a request as a
+/// datagram only when it fits in 2 KiB; anything longer (which `recvmsg`
+/// reports truncated) is misdirected.
+pub const MAX_REQUEST: usize = 8 * 1024;
+
+/// The longest answer sent: the preload library reads the answer into a 3 KiB
+/// buffer.
+pub const MAX_ANSWER: usize = 3 * 1024;
+
+/// The answer to anything this lane does not decide: ask on the stream socket.
+pub const MISDIRECTED: &[u8] =
+    b"HTTP/1.1 421 Misdirected Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+/// Where the datagram socket of a stream socket at `stream` lives.
+pub fn path_for(stream: &Path) -> PathBuf {
+    let mut p = stream.as_os_str().to_owned();
+    p.push(".dgram");
+    PathBuf::from(p)
+}
+
+/// The bound datagram socket, before its thread starts.
+pub struct DatagramLane {
+    socket: UnixDatagram,
+    path: PathBuf,
+    /// We bound it (and remove its file at the end); not when systemd passed it.
+    owned: bool,
+    /// Answer plain requests; when false (`--no-datagram` or `--fsync always`
+    /// with a socket systemd passed anyway), everything is misdirected, so
+    /// that no client waits for an answer that never comes.
+    decides: bool,
+}
+
+/// Stops the lane's thread and removes its socket file (if we bound it).
+pub struct Stopper {
+    stop: Arc<AtomicBool>,
+    path: PathBuf,
+    owned: bool,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl DatagramLane {
+    /// Bind the datagram socket next to the stream socket at `stream`, with
+    /// the stream socket's permissions. Called once the stream socket is
+    /// bound, so a socket file left at the path by a daemon that died is ours
+    /// to replace.
+    pub fn bind(stream: &Path) -> anyhow::Result<DatagramLane> {
+        let path = path_for(stream);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("remove stale socket {}", path.display()))?;
+            }
+            Ok(_) => anyhow::bail!(
+                "{}: exists and is not a socket; refusing to replace it",
+                path.display()
+            ),
+            Err(_) => {}
+        }
+        let socket =
+            UnixDatagram::bind(&path).with_context(|| format!("bind {}", path.display()))?;
+        let lane = DatagramLane {
+            socket,
+            path,
+            owned: true,
+            decides: true,
+        };
+        let meta =
+            std::fs::metadata(stream).with_context(|| format!("stat {}", stream.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        std::fs::set_permissions(&lane.path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("chmod {}", lane.path.display()))?;
+        std::os::unix::fs::chown(
+            &lane.path,
+            None,
+            Some(std::os::unix::fs::MetadataExt::gid(&meta)),
+        )
+        .with_context(|| format!("chgrp {}", lane.path.display()))?;
+        socket::setsockopt(&lane.socket, sockopt::PassCred, &true).context("SO_PASSCRED")?;
+        Ok(lane)
+    }
+
+    /// Serve a datagram socket that systemd passed (`ListenDatagram=`); it
+    /// must be bound to a path, which wakes the thread at shutdown.
+    /// `decides`: see [`DatagramLane::decides`](DatagramLane).
+    pub fn adopt(socket: UnixDatagram, decides: bool) -> anyhow::Result<DatagramLane> {
+        let path = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+            .context("the passed datagram socket is not bound to a path")?;
+        socket::setsockopt(&socket, sockopt::PassCred, &true).context("SO_PASSCRED")?;
+        Ok(DatagramLane {
+            socket,
+            path,
+            owned: false,
+            decides,
+        })
+    }
+
+    /// Where the socket is bound.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Start the thread: it answers until stopped.
+    pub fn spawn(self, state: Arc<AppState>) -> anyhow::Result<Stopper> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let (path, owned) = (self.path.clone(), self.owned);
+        let thread = std::thread::Builder::new()
+            .name("rampart-dgram".into())
+            .spawn(move || self.run(&state, &flag))
+            .context("datagram thread")?;
+        Ok(Stopper {
+            stop,
+            path,
+            owned,
+            thread,
+        })
+    }
+
+    fn run(self, st: &AppState, stop: &AtomicBool) {
+        let fd = self.socket.as_raw_fd();
+        let mut buf = vec![0u8; MAX_REQUEST];
+        let mut control = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+        loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let got = socket::recvmsg::<UnixAddr>(
+                fd,
+                &mut iov,
+                Some(&mut control),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            );
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            let msg = match got {
+                Ok(m) => m,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    eprintln!("rampart: datagram socket: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            let started = Instant::now();
+            let (len, truncated, from) = (
+                msg.bytes,
+                msg.flags.contains(MsgFlags::MSG_TRUNC),
+                msg.address,
+            );
+            let conn = credentials(&msg);
+            // A sender without an address cannot be answered.
+            let Some(from) = from.filter(|a| a.path().is_some() || a.as_abstract().is_some())
+            else {
+                continue;
+            };
+            let request = buf.get(..len).unwrap_or_default();
+            if len == 0 {
+                continue;
+            }
+            phases::mark(Phase::Read);
+            let reply = |answer: &[u8]| {
+                // The client's queue holds at most this answer: never wait on it.
+                let _ = socket::sendto(fd, answer, &from, MsgFlags::MSG_DONTWAIT);
+            };
+            let answered = self.decides
+                && !truncated
+                && direct::answer_with(request, &conn, st, started, Some(MAX_ANSWER), |a, _| {
+                    reply(&a)
+                })
+                .is_some();
+            if answered {
+                st.metrics.datagram_answers.fetch_add(1, Ordering::Relaxed);
+            } else {
+                reply(MISDIRECTED);
+            }
+        }
+    }
+}
+
+/// The sender's credentials, as `SO_PEERCRED` gives them on the stream socket.
+fn credentials(msg: &socket::RecvMsg<'_, '_, UnixAddr>) -> ConnInfo {
+    let cred = msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|m| match m {
+            ControlMessageOwned::ScmCredentials(c) => Some(c),
+            _ => None,
+        })
+    });
+    ConnInfo::Unix {
+        pid: cred.map(|c| c.pid()),
+        uid: cred.map(|c| c.uid()),
+        gid: cred.map(|c| c.gid()),
+    }
+}
+
+impl Stopper {
+    /// Stop the thread (waiting at most `limit` for it) and remove the socket.
+    pub async fn stop(self, limit: Duration) {
+        self.stop.store(true, Ordering::Release);
+        if let Ok(s) = UnixDatagram::unbound() {
+            let _ = s.send_to(&[], &self.path);
+        }
+        let start = Instant::now();
+        while !self.thread.is_finished() && start.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if self.owned {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
