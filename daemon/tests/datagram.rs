@@ -309,3 +309,64 @@ fn a_datagram_socket_passed_by_systemd_is_served_and_kept() {
         );
     }
 }
+
+/// Send `request` to the lane at `lane` from an unbound socket, with `attach`
+/// as `SCM_RIGHTS`, as the preload library does.
+fn send_attached(lane: &Path, request: &[u8], attach: std::os::fd::RawFd) {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let sender = UnixDatagram::unbound().unwrap();
+    let to = UnixAddr::new(lane).unwrap();
+    let fds = [attach];
+    sendmsg(
+        sender.as_raw_fd(),
+        &[std::io::IoSlice::new(request)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        Some(&to),
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_answer_goes_to_the_attached_end_of_a_socket_pair_and_nowhere_else() {
+    let d = Daemon::start();
+    let lane = lane_path(&d);
+    // The library's way: one end of a pair attached, the answer on the other.
+    let (mine, theirs) = UnixDatagram::pair().unwrap();
+    mine.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    send_attached(
+        &lane,
+        &preflight("ls -la"),
+        std::os::fd::AsRawFd::as_raw_fd(&theirs),
+    );
+    drop(theirs);
+    let mut buf = vec![0u8; 8192];
+    let n = mine.recv(&mut buf).expect("the answer on the pair");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
+    let first = events(&d.audit);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["peer"]["pid"], std::process::id());
+    // A socket connected to a named one (a syslog socket, say) is not written
+    // to with the daemon's credentials: closed unanswered, nothing decided.
+    let victim = UnixDatagram::bind(d.dir.join("victim.sock")).unwrap();
+    victim
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let aimed = UnixDatagram::unbound().unwrap();
+    aimed.connect(d.dir.join("victim.sock")).unwrap();
+    send_attached(
+        &lane,
+        &preflight("ls"),
+        std::os::fd::AsRawFd::as_raw_fd(&aimed),
+    );
+    assert!(
+        victim.recv(&mut buf).is_err(),
+        "the daemon wrote to the victim"
+    );
+    // The lane goes on; the refused question left no trace.
+    let s = client(&d, "c.sock");
+    assert_eq!(ask(&s, &preflight("ls")).0, 200);
+    assert_eq!(events(&d.audit).len(), 2);
+}

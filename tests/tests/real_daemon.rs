@@ -207,3 +207,75 @@ fn forked_children_ask_on_the_datagram_lane_and_what_it_cannot_take_goes_to_the_
     assert_eq!(audited.len(), 3, "each question audited once: {audited:?}");
     assert!(audited[2].ends_with("-never"), "{audited:?}");
 }
+
+#[test]
+fn the_datagram_lane_answers_a_process_in_another_network_namespace() {
+    // Codex runs commands in a network namespace of their own, where the
+    // daemon's namespace's abstract addresses do not exist: the answer must
+    // come back on the socket pair the hook attached, not to an address.
+    let dir = scratch();
+    let daemon = RealDaemon::start(dir.path(), DENY_MARKER_POLICY);
+    let unshare = [&["--net"][..], &["-rn"][..]].into_iter().find(|args| {
+        std::process::Command::new("unshare")
+            .args(*args)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    let Some(args) = unshare else {
+        eprintln!("skipped: no network namespace available (unshare --net / -rn refused)");
+        return;
+    };
+    let mut cmd = preloaded("unshare", &daemon.socket);
+    let out = output(
+        cmd.args(args)
+            .args(["bash", "-c"])
+            .arg(shell_line(dir.path()))
+            .env("RAMPART_TIMEOUT_MS", "5000")
+            .env("RAMPART_FAIL_OPEN", "0"),
+    );
+    assert_success(&out);
+    assert!(
+        dir.path().join("marker-allowed").exists(),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("marker-denied").exists());
+    let err = stderr(&out);
+    assert!(err.contains("rampart: blocked touch"), "{err}");
+    assert!(!err.contains("did not answer"), "{err}");
+    assert!(metric(&daemon.socket, "rampart_datagram_answers_total") >= 2);
+}
+
+#[test]
+fn socket_files_left_by_a_killed_daemon_fail_at_once_as_refused() {
+    let dir = scratch();
+    let socket = {
+        let daemon = RealDaemon::start(dir.path(), DENY_MARKER_POLICY);
+        daemon.socket.clone()
+        // dropped: SIGKILL, which leaves both socket files behind
+    };
+    assert!(socket.exists() && dir.path().join("d.sock.dgram").exists());
+    let start = std::time::Instant::now();
+    let out = output(
+        preloaded("bash", &socket)
+            .arg("-c")
+            .arg(shell_line(dir.path()))
+            .env("RAMPART_FAIL_OPEN", "0")
+            .env("RAMPART_TIMEOUT_MS", "5000"),
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("the policy daemon refused the connection"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("marker-allowed").exists(),
+        "fail-closed: {err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "a dead daemon must not cost the timeout: {:?}",
+        start.elapsed()
+    );
+}

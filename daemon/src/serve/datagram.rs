@@ -6,10 +6,20 @@
 //! wakes the accept thread, which then waits (polling, see [`super::fast_lane`])
 //! for the request the client writes after connecting, and then accepts, reads,
 //! answers and closes: seven system calls. On this lane the client sends the
-//! whole request as one datagram to `<socket>.dgram` from a socket bound to an
-//! address of its own, and this thread, asleep in `recvmsg`, wakes once, with
-//! the request and the sender's credentials (`SCM_CREDENTIALS`) in hand, and
-//! answers with one `sendto`: two system calls and no polling.
+//! whole request as one datagram to `<socket>.dgram`, and this thread, asleep in
+//! `recvmsg`, wakes once, with the request and the sender's credentials
+//! (`SCM_CREDENTIALS`) in hand, and answers with one datagram.
+//!
+//! Where the answer goes: the preload library attaches one end of a socket
+//! pair (`SCM_RIGHTS`) and keeps the other; the answer is sent on the attached
+//! end, which is then closed. That reaches a client in another network
+//! namespace (Codex runs commands in one), whose abstract addresses this
+//! daemon cannot see. The attached socket must be a Unix socket whose peer has
+//! no address (an end of a pair), so that a client cannot make the daemon
+//! write to a service it is connected to (a syslog socket, say) under the
+//! daemon's credentials; anything else is closed unanswered. A sender that
+//! attaches nothing but has an address of its own (a test, a script) is
+//! answered at that address.
 //!
 //! The bytes are the stream socket's: an HTTP/1.1 `POST /v1/preflight/{tool}`
 //! with a `Content-Length` body, answered by the same code as the direct path
@@ -31,7 +41,7 @@ use super::AppState;
 use anyhow::Context;
 use nix::sys::socket::{self, sockopt, ControlMessageOwned, MsgFlags, UnixAddr};
 use std::io::IoSliceMut;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -163,7 +173,10 @@ impl DatagramLane {
     fn run(self, st: &AppState, stop: &AtomicBool) {
         let fd = self.socket.as_raw_fd();
         let mut buf = vec![0u8; MAX_REQUEST];
-        let mut control = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+        // Room for the most descriptors one message can carry (SCM_MAX_FD), so
+        // that the kernel never cuts the control data (nix would not list it,
+        // and the descriptors it did install would leak).
+        let mut control = nix::cmsg_space!(nix::sys::socket::UnixCredentials, [RawFd; SCM_MAX_FD]);
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let got = socket::recvmsg::<UnixAddr>(
@@ -175,6 +188,7 @@ impl DatagramLane {
             if stop.load(Ordering::Acquire) {
                 return;
             }
+            phases::mark(Phase::Accepted);
             let msg = match got {
                 Ok(m) => m,
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -190,21 +204,20 @@ impl DatagramLane {
                 msg.flags.contains(MsgFlags::MSG_TRUNC),
                 msg.address,
             );
-            let conn = credentials(&msg);
-            // A sender without an address cannot be answered.
-            let Some(from) = from.filter(|a| a.path().is_some() || a.as_abstract().is_some())
-            else {
-                continue;
+            let (conn, attached) = ancillary(&msg);
+            let to = match (attached, from) {
+                (Some(end), _) => To::Pair(end),
+                (None, Some(a)) if named(&a) => To::Address(a),
+                // Nowhere to answer.
+                (None, _) => continue,
             };
             let request = buf.get(..len).unwrap_or_default();
             if len == 0 {
+                to.close();
                 continue;
             }
             phases::mark(Phase::Read);
-            let reply = |answer: &[u8]| {
-                // The client's queue holds at most this answer: never wait on it.
-                let _ = socket::sendto(fd, answer, &from, MsgFlags::MSG_DONTWAIT);
-            };
+            let reply = |answer: &[u8]| to.send(fd, answer);
             let answered = self.decides
                 && !truncated
                 && direct::answer_with(request, &conn, st, started, Some(MAX_ANSWER), |a, _| {
@@ -213,26 +226,88 @@ impl DatagramLane {
                 .is_some();
             if answered {
                 st.metrics.datagram_answers.fetch_add(1, Ordering::Relaxed);
+                phases::finish();
             } else {
                 reply(MISDIRECTED);
             }
+            to.close();
         }
     }
 }
 
-/// The sender's credentials, as `SO_PEERCRED` gives them on the stream socket.
-fn credentials(msg: &socket::RecvMsg<'_, '_, UnixAddr>) -> ConnInfo {
-    let cred = msg.cmsgs().ok().and_then(|mut c| {
-        c.find_map(|m| match m {
-            ControlMessageOwned::ScmCredentials(c) => Some(c),
-            _ => None,
-        })
-    });
-    ConnInfo::Unix {
+/// The most descriptors one message can carry (Linux's `SCM_MAX_FD`).
+const SCM_MAX_FD: usize = 253;
+
+/// Where an answer goes.
+enum To {
+    /// The attached end of the client's socket pair.
+    Pair(RawFd),
+    /// The sender's own address.
+    Address(UnixAddr),
+}
+
+impl To {
+    /// Send `answer` (one datagram). The client's queue holds at most this
+    /// answer: never wait on it.
+    fn send(&self, lane: RawFd, answer: &[u8]) {
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        let _ = match self {
+            To::Pair(end) => socket::send(*end, answer, flags),
+            To::Address(a) => socket::sendto(lane, answer, a, flags),
+        };
+    }
+
+    /// Close an attached end.
+    fn close(self) {
+        if let To::Pair(end) = self {
+            let _ = nix::unistd::close(end);
+        }
+    }
+}
+
+/// The sender's credentials, and the end of a socket pair it attached to
+/// answer on: the first descriptor, when it is a Unix socket whose peer has no
+/// address; every other descriptor is closed.
+fn ancillary(msg: &socket::RecvMsg<'_, '_, UnixAddr>) -> (ConnInfo, Option<RawFd>) {
+    let mut cred = None;
+    let mut attached = None;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            match c {
+                ControlMessageOwned::ScmCredentials(c) => cred = Some(c),
+                ControlMessageOwned::ScmRights(fds) => {
+                    for fd in fds {
+                        if attached.is_none() && answerable(fd) {
+                            attached = Some(fd);
+                        } else {
+                            let _ = nix::unistd::close(fd);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let conn = ConnInfo::Unix {
         pid: cred.map(|c| c.pid()),
         uid: cred.map(|c| c.uid()),
         gid: cred.map(|c| c.gid()),
-    }
+    };
+    (conn, attached)
+}
+
+/// `fd` is a Unix socket connected to a peer without an address: an end of a
+/// socket pair, whose other end only the client holds.
+fn answerable(fd: RawFd) -> bool {
+    socket::getpeername::<UnixAddr>(fd).is_ok_and(|a| !named(&a))
+}
+
+/// The address has a path or an abstract name. (An unbound sender's address,
+/// as `recvmsg` reports it, is empty, which nix's accessors must not see.)
+fn named(a: &UnixAddr) -> bool {
+    use nix::sys::socket::SockaddrLike;
+    a.len() as usize > std::mem::size_of::<nix::libc::sa_family_t>()
+        && (a.path().is_some() || a.as_abstract().is_some())
 }
 
 impl Stopper {

@@ -30,8 +30,6 @@ use crate::http::{
     self, Facts, Head, HeadError, Identity, StatusClass, Target, MAX_BODY, MAX_REQUEST_BODY,
 };
 use crate::json::{parse_answer, Answer};
-#[cfg(target_os = "linux")]
-use crate::net::Lane;
 use crate::net::{now_ms, Lease, Mapped, NetError, Socket, SocketSink};
 
 /// Replies up to this size (head and body) are read on the stack; larger ones
@@ -77,7 +75,8 @@ pub trait Gather<'r> {
 /// anything); `gather` completes them (the working directory, the parent
 /// pid). They are gathered once a connection is open, so an absent daemon
 /// costs no `getcwd` or `getppid` and has no store for them on its stack (a
-/// forked child faults in each stack page the hook reaches); unless the body
+/// forked child faults in each stack page the hook reaches), except on the
+/// datagram lane, whose absence shows only when the request is sent; unless the body
 /// could come near [`MAX_REQUEST_BODY`], in which case they are gathered
 /// first, since an oversized request is refused even when no daemon answers.
 /// `may_cache`: this process owns the kept-alive connection slot.
@@ -301,10 +300,8 @@ fn open(cfg: &Config, may_cache: bool, deadline: u64) -> Result<Conn, Outcome> {
     // the daemon offers its datagram lane.
     #[cfg(target_os = "linux")]
     if lease.is_none() {
-        match Socket::datagram(&cfg.transport) {
-            Ok(sock) => return Ok((sock, None, false)),
-            Err(Lane::Absent(e)) => return Err(Outcome::Transport(e.reason())),
-            Err(Lane::Stream) => {}
+        if let Some(sock) = Socket::datagram(&cfg.transport) {
+            return Ok((sock, None, false));
         }
     }
     match Socket::connect(&cfg.transport, deadline) {
@@ -371,7 +368,7 @@ where
     /// pages (a forked child faults in every page the hook reaches).
     #[inline(never)]
     fn send(&self, sock: &Socket, keep_alive: bool, deadline: u64) -> Result<(), NetError> {
-        let mut sink = SocketSink::new(sock, deadline);
+        let mut sink = SocketSink::new(sock, &self.cfg.transport, deadline);
         http::write_head(
             &mut sink,
             &self.target,
@@ -393,7 +390,7 @@ where
         if let Err(e) = self.send(sock, keep_alive, deadline) {
             return Err(if keep_alive && matches!(e, NetError::Closed) {
                 Failure::Stale
-            } else if e == NetError::Oversized {
+            } else if e == NetError::Misdirected {
                 Failure::Misdirected
             } else {
                 Failure::Final(Outcome::Transport(e.reason()))

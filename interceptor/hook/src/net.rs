@@ -10,6 +10,7 @@
 //! socket inode, since programs close and reuse descriptor numbers. A fork
 //! or vfork child has another pid and never touches the slot.
 
+use core::cell::Cell;
 use core::ffi::c_int;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -31,8 +32,9 @@ pub enum NetError {
     Closed,
     /// Any other socket error.
     Io,
-    /// The request does not fit in one datagram (ask on the stream socket).
-    Oversized,
+    /// The datagram lane did not take the request (too long for one
+    /// datagram, no lane, its queue full): ask on the stream socket.
+    Misdirected,
 }
 
 impl NetError {
@@ -44,19 +46,23 @@ impl NetError {
             NetError::Timeout => b"the policy daemon did not answer in time",
             NetError::Closed => b"the policy daemon closed the connection",
             NetError::Io => b"talking to the policy daemon failed",
-            NetError::Oversized => b"the request does not fit in a datagram",
+            NetError::Misdirected => b"the datagram lane did not take the request",
         }
     }
 }
 
-/// Why [`Socket::datagram`] gave no datagram socket.
+/// The datagram lane's path: the stream socket's with this appended.
 #[cfg(target_os = "linux")]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lane {
-    /// No datagram lane, but a stream socket may answer: ask there.
-    Stream,
-    /// No daemon at all (the stream socket's path was probed too).
-    Absent(NetError),
+const LANE_SUFFIX: &[u8] = b".dgram";
+
+/// Control data carrying one descriptor (`SCM_RIGHTS`): the header, the
+/// descriptor, and the padding to `CMSG_SPACE(sizeof(int))`.
+#[cfg(target_os = "linux")]
+#[repr(C)]
+struct OneFd {
+    head: libc::cmsghdr,
+    fd: c_int,
+    _pad: c_int,
 }
 
 /// A Unix socket address for `path` followed by `suffix`; `None` when it does
@@ -125,11 +131,15 @@ fn spin_until_readable(fd: c_int) {
     }
 }
 
-/// A connected socket (non-blocking, close-on-exec): a stream, or a datagram
-/// socket connected to the daemon's datagram lane (see [`Socket::datagram`]).
+/// A connected socket (non-blocking, close-on-exec): a stream, or one end of
+/// a datagram socket pair for the daemon's datagram lane (see
+/// [`Socket::datagram`]).
 pub struct Socket {
     fd: c_int,
     datagram: bool,
+    /// The pair's other end, until it goes to the daemon with the request
+    /// (-1 for a stream, and once sent).
+    pair: Cell<c_int>,
 }
 
 fn poll_fd(fd: c_int, events: i16, deadline: u64) -> Result<(), NetError> {
@@ -277,6 +287,7 @@ impl Socket {
         let sock = Socket {
             fd,
             datagram: false,
+            pair: Cell::new(-1),
         };
         loop {
             // SAFETY: `sa` points to a sockaddr of `len` bytes owned by the caller.
@@ -324,72 +335,108 @@ impl Socket {
         Ok(sock)
     }
 
-    /// A datagram socket connected to the daemon's datagram lane, the socket
-    /// `<path>.dgram` next to the stream socket at `path`, and bound to an
-    /// address of its own (Linux's autobind: an abstract name the kernel picks)
-    /// so that the daemon can answer. One request goes out as one datagram and
-    /// the answer comes back as one, which wakes the daemon once per question
-    /// instead of twice (at `connect` and again for the request). Being
-    /// connected, the socket takes datagrams from the daemon's socket only.
-    ///
-    /// Without a lane (an older daemon, `--no-datagram`, a socket path too
-    /// long for the suffix) the same socket probes the stream socket's path
-    /// with a second `connect`, which a datagram socket cannot make to a
-    /// listening stream socket (`EPROTOTYPE`): so an absent daemon is known
-    /// without opening a stream socket too, and costs one system call more
-    /// than the stream socket's own failed `connect`, not three.
+    /// A datagram socket pair for the daemon's datagram lane, the socket
+    /// `<path>.dgram` next to the stream socket at `path` (Linux). The request
+    /// goes to the lane as one datagram from this end, with the other end
+    /// attached (`SCM_RIGHTS`, [`Socket::send_all`]); the daemon answers on
+    /// it, so the answer arrives here as one datagram, from the only socket
+    /// that can send to an unnamed end of a pair. This wakes the daemon once
+    /// per question instead of twice (at `connect` and again for the request),
+    /// and, unlike an answer sent to an address, reaches a client in another
+    /// network namespace (whose abstract addresses the daemon cannot see).
+    /// `None` when there is no lane (an older daemon, the original's,
+    /// `--no-datagram`; one `access` finds out, so that an absent daemon
+    /// costs no pair and no gathering of facts) or the stream socket's path
+    /// is too long for the suffix: ask on the stream socket.
     #[cfg(target_os = "linux")]
-    pub fn datagram(transport: &Transport) -> Result<Socket, Lane> {
-        const SUFFIX: &[u8] = b".dgram";
+    pub fn datagram(transport: &Transport) -> Option<Socket> {
         let Transport::Unix(path) = transport else {
-            return Err(Lane::Stream);
+            return None;
         };
-        let p = path.as_bytes();
-        let fd = sys::socket(
-            libc::AF_UNIX,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        );
-        if fd < 0 {
-            return Err(Lane::Stream);
+        let lane = unix_address(path.as_bytes(), LANE_SUFFIX)?;
+        // SAFETY: `sun_path` is NUL-terminated (`unix_address` leaves room).
+        if unsafe { sys::access(lane.sun_path.as_ptr(), libc::F_OK) } != 0 {
+            return None;
         }
-        let sock = Socket { fd, datagram: true };
-        let lane = unix_address(p, SUFFIX).map(|sa| sock.connect_unix(&sa));
-        if lane == Some(0) {
-            // Autobind: an address of just the family asks the kernel for a name.
-            // SAFETY: all-zero is a valid sockaddr_un.
-            let mut own: libc::sockaddr_un = unsafe { core::mem::zeroed() };
-            own.sun_family = libc::AF_UNIX as libc::sa_family_t;
-            let family_only = core::mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
-            // SAFETY: `own` starts with the family; `family_only` bytes are read.
-            let bound =
-                unsafe { sys::bind(fd, (&own as *const libc::sockaddr_un).cast(), family_only) };
-            if bound == 0 {
-                return Ok(sock);
-            }
-            sock.close();
-            return Err(Lane::Stream);
+        let mut fds: [c_int; 2] = [-1, -1];
+        let ty = libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+        if sys::socketpair(libc::AF_UNIX, ty, &mut fds) != 0 {
+            return None;
         }
-        let probe = unix_address(p, b"").map(|sa| sock.connect_unix(&sa));
-        sock.close();
-        Err(match probe.map(|r| -r) {
-            Some(libc::ENOENT | libc::ENOTDIR) => Lane::Absent(NetError::Missing),
-            Some(libc::ECONNREFUSED) => Lane::Absent(NetError::Refused),
-            _ => Lane::Stream,
+        let [fd, other] = fds;
+        Some(Socket {
+            fd,
+            datagram: true,
+            pair: Cell::new(other),
         })
     }
 
-    /// `connect` to a Unix socket address (0 or `-errno`).
+    /// Sends `data` as one datagram to the lane of `transport`'s stream
+    /// socket, with the pair's other end attached, which is then closed here
+    /// (the daemon holds it until it answers). No lane there: the same socket
+    /// `connect`s to the stream socket's path, which a datagram socket cannot
+    /// do to a listening stream socket (`EPROTOTYPE`: ask there,
+    /// [`NetError::Misdirected`]); `ENOENT` or `ECONNREFUSED` mean no daemon
+    /// listens at all, found with one system call more than the stream
+    /// socket's own failed `connect`. A full lane (a daemon that does not read)
+    /// is misdirected too.
     #[cfg(target_os = "linux")]
-    fn connect_unix(&self, sa: &libc::sockaddr_un) -> c_int {
-        let len = core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        loop {
-            // SAFETY: `sa` is a complete sockaddr_un of `len` bytes.
-            let r = unsafe { sys::connect(self.fd, (sa as *const libc::sockaddr_un).cast(), len) };
-            if r != -libc::EINTR {
-                return r;
+    fn send_datagram(&self, data: &[u8], transport: &Transport) -> Result<(), NetError> {
+        let Transport::Unix(path) = transport else {
+            return Err(NetError::Misdirected);
+        };
+        let Some(mut lane) = unix_address(path.as_bytes(), LANE_SUFFIX) else {
+            return Err(NetError::Misdirected);
+        };
+        let mut control = OneFd {
+            // SAFETY: all-zero is a valid cmsghdr (padding fields on some libcs).
+            head: unsafe { core::mem::zeroed() },
+            fd: self.pair.get(),
+            _pad: 0,
+        };
+        control.head.cmsg_len = (core::mem::size_of::<libc::cmsghdr>() + 4) as _;
+        control.head.cmsg_level = libc::SOL_SOCKET;
+        control.head.cmsg_type = libc::SCM_RIGHTS;
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr() as *mut core::ffi::c_void,
+            iov_len: data.len(),
+        };
+        // SAFETY: all-zero is a valid msghdr (padding fields on some libcs).
+        let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_name = (&mut lane as *mut libc::sockaddr_un).cast();
+        msg.msg_namelen = core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = (&mut control as *mut OneFd).cast();
+        msg.msg_controllen = core::mem::size_of::<OneFd>() as _;
+        let sent = loop {
+            // SAFETY: `msg` points to `lane`, `iov` (over `data`) and
+            // `control`, all alive and of the lengths it gives.
+            let r = unsafe { sys::sendmsg(self.fd, &msg, SEND_FLAGS) };
+            if r != -(libc::EINTR as isize) {
+                break r;
             }
+        };
+        if sent >= 0 {
+            close_fd(self.pair.replace(-1));
+            return Ok(());
         }
+        match failure(sent) {
+            libc::ENOENT | libc::ENOTDIR | libc::ECONNREFUSED => {}
+            _ => return Err(NetError::Misdirected),
+        }
+        let Some(stream) = unix_address(path.as_bytes(), b"") else {
+            return Err(NetError::Misdirected);
+        };
+        let len = core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        // SAFETY: `stream` is a complete sockaddr_un of `len` bytes.
+        let probe =
+            unsafe { sys::connect(self.fd, (&stream as *const libc::sockaddr_un).cast(), len) };
+        Err(match -probe {
+            libc::ENOENT | libc::ENOTDIR => NetError::Missing,
+            libc::ECONNREFUSED => NetError::Refused,
+            _ => NetError::Misdirected,
+        })
     }
 
     /// Whether this is a datagram socket (see [`Socket::datagram`]).
@@ -397,8 +444,19 @@ impl Socket {
         self.datagram
     }
 
-    /// Sends all of `data` before `deadline`.
-    pub fn send_all(&self, data: &[u8], deadline: u64) -> Result<(), NetError> {
+    /// Sends all of `data` before `deadline` (a datagram socket: as one
+    /// datagram to the lane of `transport`, see [`Socket::datagram`]).
+    pub fn send_all(
+        &self,
+        data: &[u8],
+        transport: &Transport,
+        deadline: u64,
+    ) -> Result<(), NetError> {
+        #[cfg(target_os = "linux")]
+        if self.datagram {
+            return self.send_datagram(data, transport);
+        }
+        let _ = transport;
         let mut rest = data;
         while !rest.is_empty() {
             // SAFETY: `rest` is a valid readable slice; SEND_FLAGS avoids SIGPIPE.
@@ -468,9 +526,13 @@ impl Socket {
         }
     }
 
-    /// Closes the socket.
+    /// Closes the socket (and a pair's other end if it was not sent).
     pub fn close(self) {
         close_fd(self.fd);
+        let pair = self.pair.get();
+        if pair >= 0 {
+            close_fd(pair);
+        }
     }
 
     fn identity(fd: c_int) -> Option<(u64, u64)> {
@@ -521,6 +583,7 @@ impl Lease {
         (Socket::identity(fd) == Some(want)).then_some(Socket {
             fd,
             datagram: false,
+            pair: Cell::new(-1),
         })
     }
 
@@ -552,6 +615,7 @@ const SINK_BUF: usize = 2048;
 /// Buffers writes and streams them to a socket.
 pub struct SocketSink<'s> {
     sock: &'s Socket,
+    transport: &'s Transport,
     /// The first `len` bytes are initialised.
     buf: [MaybeUninit<u8>; SINK_BUF],
     len: usize,
@@ -561,10 +625,11 @@ pub struct SocketSink<'s> {
 }
 
 impl<'s> SocketSink<'s> {
-    /// A sink sending to `sock` before `deadline`.
-    pub fn new(sock: &'s Socket, deadline: u64) -> Self {
+    /// A sink sending to `sock` (connected to `transport`) before `deadline`.
+    pub fn new(sock: &'s Socket, transport: &'s Transport, deadline: u64) -> Self {
         SocketSink {
             sock,
+            transport,
             buf: [MaybeUninit::uninit(); SINK_BUF],
             len: 0,
             deadline,
@@ -580,7 +645,7 @@ impl<'s> SocketSink<'s> {
         let len = self.len.min(SINK_BUF);
         // SAFETY: the first `len` bytes of `buf` were written by `put`.
         let data = unsafe { core::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), len) };
-        let r = self.sock.send_all(data, self.deadline);
+        let r = self.sock.send_all(data, self.transport, self.deadline);
         self.len = 0;
         if let Err(e) = r {
             self.error = Some(e);
@@ -596,7 +661,7 @@ impl Sink for SocketSink<'_> {
             let room = self.buf.len().saturating_sub(self.len);
             if room == 0 && self.sock.datagram {
                 // A datagram goes out whole or not at all.
-                self.error = Some(NetError::Oversized);
+                self.error = Some(NetError::Misdirected);
                 return;
             }
             if room == 0 {

@@ -229,12 +229,19 @@ mod linux {
         int(raw!(libc::SYS_connect, fd, addr, len))
     }
 
-    /// `bind(2)`.
+    /// `socketpair(2)`: the two descriptors in `fds`.
+    pub fn socketpair(domain: c_int, ty: c_int, fds: &mut [c_int; 2]) -> c_int {
+        let fds: *mut c_int = fds.as_mut_ptr();
+        int(raw!(libc::SYS_socketpair, domain, ty, 0, fds))
+    }
+
+    /// `sendmsg(2)`; the byte count or `-errno`.
     ///
     /// # Safety
-    /// `addr` points to `len` readable bytes.
-    pub unsafe fn bind(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
-        int(raw!(libc::SYS_bind, fd, addr, len))
+    /// Every pointer in `msg` (name, iovecs and their buffers, control data)
+    /// is valid for the lengths it gives.
+    pub unsafe fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
+        raw!(libc::SYS_sendmsg, fd, msg, flags) as isize
     }
 
     /// `getsockopt(2)`.
