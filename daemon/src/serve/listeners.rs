@@ -56,11 +56,7 @@ pub fn from_systemd() -> anyhow::Result<Vec<Bound>> {
     for i in 0..fds.len() {
         if let Ok(Some(l)) = fds.take_unix_listener(i) {
             l.set_nonblocking(true)?;
-            let label = l
-                .local_addr()
-                .ok()
-                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
-                .unwrap_or_else(|| format!("fd {}", i + 3));
+            let label = activated_label(l.local_addr(), i);
             out.push(Bound::Unix {
                 listener: l,
                 owned: None,
@@ -68,11 +64,7 @@ pub fn from_systemd() -> anyhow::Result<Vec<Bound>> {
             });
         } else if let Ok(Some(socket)) = fds.take_unix_datagram(i) {
             socket.set_nonblocking(false)?;
-            let label = socket
-                .local_addr()
-                .ok()
-                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
-                .unwrap_or_else(|| format!("fd {}", i + 3));
+            let label = activated_label(socket.local_addr(), i);
             out.push(Bound::Datagram {
                 socket,
                 label: format!("datagram lane unix:{label} (socket activation)"),
@@ -95,6 +87,14 @@ pub fn from_systemd() -> anyhow::Result<Vec<Bound>> {
         }
     }
     Ok(out)
+}
+
+/// How the `i`th socket passed by systemd shows in logs: its path, or its
+/// descriptor number.
+fn activated_label(addr: io::Result<std::os::unix::net::SocketAddr>, i: usize) -> String {
+    addr.ok()
+        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| format!("fd {}", i + 3))
 }
 
 /// Bind the Unix socket: a stale socket file (connection refused) is replaced, a live

@@ -230,39 +230,27 @@ impl Talk<'_> {
             body_len: body_len(&self.who, cmd, facts),
         };
         let keep = lease.is_some();
-        let (sock, result) = match request.round_trip(&sock, keep, deadline, answer) {
-            // Too long for a datagram, or a question the datagram lane does
-            // not decide (nothing was decided or audited): on the stream
-            // socket.
-            Err(Failure::Misdirected) => {
-                sock.close();
-                match Socket::connect(&cfg.transport, deadline) {
-                    Ok(fresh) => {
-                        let again = request.round_trip(&fresh, keep, deadline, answer);
-                        (fresh, again)
-                    }
-                    Err(e) => {
-                        release(lease);
-                        return Outcome::Transport(e.reason());
-                    }
+        let first = request.round_trip(&sock, keep, deadline, answer);
+        // Once more on a fresh stream connection: when the question was too
+        // long for a datagram or one the datagram lane does not decide
+        // (nothing was decided or audited), or when the daemon closed the
+        // kept-alive connection while it was idle.
+        let again = matches!(first, Err(Failure::Misdirected))
+            || (reused && matches!(first, Err(Failure::Stale)));
+        let (sock, result) = if again {
+            sock.close();
+            match Socket::connect(&cfg.transport, deadline) {
+                Ok(fresh) => {
+                    let second = request.round_trip(&fresh, keep, deadline, answer);
+                    (fresh, second)
+                }
+                Err(e) => {
+                    release(lease);
+                    return Outcome::Transport(e.reason());
                 }
             }
-            // The daemon closed the kept-alive connection while it was idle:
-            // once more on a fresh one.
-            Err(Failure::Stale) if reused => {
-                sock.close();
-                match Socket::connect(&cfg.transport, deadline) {
-                    Ok(fresh) => {
-                        let again = request.round_trip(&fresh, keep, deadline, answer);
-                        (fresh, again)
-                    }
-                    Err(e) => {
-                        release(lease);
-                        return Outcome::Transport(e.reason());
-                    }
-                }
-            }
-            first => (sock, first),
+        } else {
+            (sock, first)
         };
         match result {
             Ok((outcome, reusable)) => {
