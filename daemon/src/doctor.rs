@@ -127,6 +127,11 @@ pub struct DaemonReport {
     /// The `rampart serve` process found for this socket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// The datagram lane (`<socket>.dgram`) answered, as the preload library
+    /// asks it (a reachable daemon only; without a lane the library uses the
+    /// stream socket, so this is information, not a problem).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datagram_lane: Option<bool>,
 }
 
 /// One policy source and its lint result.
@@ -345,10 +350,44 @@ fn check_daemon(socket: &Path) -> DaemonReport {
                 r.version = v["version"].as_str().map(str::to_string);
                 r.audit_events = v["audit_events"].as_u64();
                 r.pending_approvals = v["pending_approvals"].as_u64();
+                r.datagram_lane = Some(lane_answers(socket));
             }
         },
     }
     r
+}
+
+/// A datagram to the lane next to `socket`, with one end of a socket pair
+/// attached as the preload library sends it, gets an answer on the other end
+/// (`421` for `GET /healthz`, which the lane does not serve, is an answer).
+fn lane_answers(socket: &Path) -> bool {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixDatagram;
+    let lane = crate::serve::datagram::path_for(socket);
+    let Ok((mine, theirs)) = UnixDatagram::pair() else {
+        return false;
+    };
+    let Ok(to) = UnixAddr::new(&lane) else {
+        return false;
+    };
+    let fds = [theirs.as_raw_fd()];
+    let sent = sendmsg(
+        mine.as_raw_fd(),
+        &[std::io::IoSlice::new(
+            b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        )],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        Some(&to),
+    );
+    drop(theirs);
+    let mut buf = [0u8; 512];
+    sent.is_ok()
+        && mine.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+        && mine
+            .recv(&mut buf)
+            .is_ok_and(|n| buf[..n].starts_with(b"HTTP/1.1 "))
 }
 
 /// A `rampart serve` process and the policy sources on its command line.
@@ -817,6 +856,11 @@ fn print_human(out: &mut impl Write, r: &Report, style: Style) -> std::io::Resul
         }
         if let Some(n) = d.pending_approvals.filter(|n| *n > 0) {
             extra.push(format!("{n} approvals pending"));
+        }
+        match d.datagram_lane {
+            Some(true) => extra.push("datagram lane".into()),
+            Some(false) => extra.push("no datagram lane: the stream socket serves alone".into()),
+            None => {}
         }
         writeln!(
             out,

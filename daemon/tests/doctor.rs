@@ -255,6 +255,7 @@ fn doctor_reports_uncovered_and_setuid_processes_and_a_missing_daemon() {
     let (out, r) = doctor_pid(&nowhere, plain.0.id(), &[("RAMPART_LIB", ops::hook_lib())]);
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     assert_eq!(r["daemon"]["reachable"], false);
+    assert!(r["daemon"].get("datagram_lane").is_none(), "{r:#}");
     assert_eq!(r["protected"], false);
     assert_eq!(by_pid(&r, plain.0.id())["coverage"], "not-covered");
     let problems = r["problems"].to_string();
@@ -276,6 +277,7 @@ fn doctor_checks_its_own_shell_for_the_preload_and_prints_for_humans() {
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     assert_eq!(r["shell"]["mapped"], false);
     assert_eq!(r["daemon"]["reachable"], true, "{r:#}");
+    assert_eq!(r["daemon"]["datagram_lane"], true, "{r:#}");
 
     // Preloaded (as under `rampart-preload -- $SHELL`): protected.
     let (out, r) = doctor(&[], &[("RAMPART_SOCKET", &d.socket), ("LD_PRELOAD", lib)]);
@@ -296,6 +298,7 @@ fn doctor_checks_its_own_shell_for_the_preload_and_prints_for_humans() {
     for want in [
         "daemon",
         "mode enforce",
+        "datagram lane)",
         d.policy.to_str().unwrap(),
         "librampart.so",
         "runs under the preload",
@@ -303,6 +306,19 @@ fn doctor_checks_its_own_shell_for_the_preload_and_prints_for_humans() {
     ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }
+
+    // A daemon without the datagram lane is still a protecting one.
+    let plain = support::Daemon::start_with(support::Opts {
+        policy: PERMISSIVE,
+        args: vec!["--no-datagram".into()],
+        ..Default::default()
+    });
+    let (out, r) = doctor(
+        &[],
+        &[("RAMPART_SOCKET", &plain.socket), ("LD_PRELOAD", lib)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    assert_eq!(r["daemon"]["datagram_lane"], false, "{r:#}");
 }
 
 /// `ETXTBSY` on Linux.
