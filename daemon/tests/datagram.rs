@@ -4,6 +4,7 @@
 mod support;
 
 use serde_json::Value;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -16,28 +17,52 @@ fn lane_path(d: &Daemon) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// A client socket bound in the daemon's directory, connected to its lane.
-fn client(d: &Daemon, name: &str) -> UnixDatagram {
-    let s = UnixDatagram::bind(d.dir.join(name)).unwrap();
-    s.connect(lane_path(d)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
+/// Send `request` to the lane at `lane` as the preload library does (one end
+/// of a socket pair attached) and return the answer's bytes.
+fn answer_at(lane: &Path, request: &[u8]) -> Vec<u8> {
+    let (mine, theirs) = UnixDatagram::pair().unwrap();
+    mine.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    send_attached(lane, request, theirs.as_raw_fd());
+    drop(theirs);
+    let mut buf = vec![0u8; 70_000];
+    let n = mine.recv(&mut buf).expect("an answer on the pair");
+    buf.truncate(n);
+    buf
 }
 
-/// Send `request` as one datagram; the answer's status, head and body.
-fn ask(s: &UnixDatagram, request: &[u8]) -> (u16, String, Vec<u8>) {
-    s.send(request).unwrap();
-    let mut buf = vec![0u8; 70_000];
-    let n = s.recv(&mut buf).expect("an answer");
-    let text = &buf[..n];
-    let end = text
+/// The answer's status, head and body.
+fn parse(answer: &[u8]) -> (u16, String, Vec<u8>) {
+    let end = answer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .expect("a complete head")
         + 4;
-    let head = String::from_utf8(text[..end].to_vec()).unwrap();
+    let head = String::from_utf8(answer[..end].to_vec()).unwrap();
     let status = head[9..12].parse().unwrap();
-    (status, head, text[end..].to_vec())
+    (status, head, answer[end..].to_vec())
+}
+
+/// Ask the daemon's lane.
+fn ask(d: &Daemon, request: &[u8]) -> (u16, String, Vec<u8>) {
+    parse(&answer_at(&lane_path(d), request))
+}
+
+/// Send `request` to the lane at `lane` from an unbound socket, with `attach`
+/// as `SCM_RIGHTS`, as the preload library does.
+fn send_attached(lane: &Path, request: &[u8], attach: RawFd) {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    let sender = UnixDatagram::unbound().unwrap();
+    let to = UnixAddr::new(lane).unwrap();
+    let fds = [attach];
+    sendmsg(
+        sender.as_raw_fd(),
+        &[std::io::IoSlice::new(request)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        Some(&to),
+    )
+    .unwrap();
 }
 
 /// The preload library's request for `command`.
@@ -89,9 +114,8 @@ fn plain_requests_are_answered_on_the_lane_like_the_stream_socket_with_the_sende
         "{}",
         d.log_text()
     );
-    let s = client(&d, "c.sock");
     for cmd in ["ls -la", "rm -rf ./marker", "cat ./marker", "whoami"] {
-        let (status, head, body) = ask(&s, &preflight(cmd));
+        let (status, head, body) = ask(&d, &preflight(cmd));
         assert_eq!(status, 200, "{cmd}: {head}");
         let expected = d.conn().preflight(cmd, &[]);
         assert_eq!(
@@ -124,7 +148,6 @@ fn nix_uid() -> u64 {
 #[test]
 fn what_the_lane_does_not_decide_is_misdirected_before_anything_is_audited() {
     let d = Daemon::start();
-    let s = client(&d, "c.sock");
     let body = br#"{"params":{"command":"ls"}}"#;
     let cases: Vec<(&str, Vec<u8>)> = vec![
         // an `ask` being enforced waits for a human: only the stream can hold it
@@ -157,7 +180,7 @@ fn what_the_lane_does_not_decide_is_misdirected_before_anything_is_audited() {
         ("not HTTP", b"hello".to_vec()),
     ];
     for (what, request) in cases {
-        let (status, head, rest) = ask(&s, &request);
+        let (status, head, rest) = ask(&d, &request);
         assert_eq!(status, 421, "{what}: {head}");
         assert!(rest.is_empty(), "{what}");
     }
@@ -167,7 +190,7 @@ fn what_the_lane_does_not_decide_is_misdirected_before_anything_is_audited() {
         "nothing decided, nothing audited"
     );
     // The lane still answers after all that.
-    assert_eq!(ask(&s, &preflight("ls")).0, 200);
+    assert_eq!(ask(&d, &preflight("ls")).0, 200);
 }
 
 #[test]
@@ -181,13 +204,10 @@ fn a_long_answer_is_shortened_to_fit_the_hooks_buffer_and_audited_whole() {
         policy: &policy,
         ..Opts::default()
     });
-    let s = client(&d, "c.sock");
-    let request = preflight("rm -rf ./marker");
-    s.send(&request).unwrap();
-    let mut buf = vec![0u8; 70_000];
-    let n = s.recv(&mut buf).unwrap();
+    let answer = answer_at(&lane_path(&d), &preflight("rm -rf ./marker"));
+    let n = answer.len();
     assert!(n <= 3 * 1024, "{n} bytes: the hook reads 3 KiB");
-    let (status, _, body) = ask(&s, &request);
+    let (status, _, body) = parse(&answer);
     assert_eq!(status, 200);
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["decision"], "deny");
@@ -202,8 +222,9 @@ fn a_long_answer_is_shortened_to_fit_the_hooks_buffer_and_audited_whole() {
     // The stream socket and the audit record have the whole message.
     let full = d.conn().preflight("rm -rf ./marker", &[]).json();
     assert_eq!(full["message"], message.trim_end());
+    // One question on the lane, one on the stream socket.
     let events = events(&d.audit);
-    assert_eq!(events.len(), 3);
+    assert_eq!(events.len(), 2);
     assert_eq!(
         events[0]["decision"]["message"].as_str().map(str::len),
         Some(message.trim_end().len())
@@ -235,8 +256,7 @@ fn a_lane_left_by_a_killed_daemon_is_replaced_at_the_next_start() {
     assert!(lane.exists(), "a killed daemon leaves its socket files");
     let dir = d.dir.clone();
     let d2 = Daemon::start_in(&dir, &[], false);
-    let s = client(&d2, "c2.sock");
-    assert_eq!(ask(&s, &preflight("ls")).0, 200);
+    assert_eq!(ask(&d2, &preflight("ls")).0, 200);
 }
 
 /// Start `rampart serve` as systemd would with `ListenStream=` and
@@ -268,14 +288,6 @@ fn start_activated(
         .unwrap()
 }
 
-/// A client of the lane at `path`, bound in `dir`.
-fn client_of(dir: &Path, path: &Path, name: &str) -> UnixDatagram {
-    let s = UnixDatagram::bind(dir.join(name)).unwrap();
-    s.connect(path).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s
-}
-
 #[test]
 fn a_datagram_socket_passed_by_systemd_is_served_and_kept() {
     for (extra, status) in [("", 200), ("--no-datagram", 421)] {
@@ -289,8 +301,7 @@ fn a_datagram_socket_passed_by_systemd_is_served_and_kept() {
         let mut child = start_activated(dir, listener, passed, extra);
         // The first answer shows the daemon is up: a datagram waits in the
         // socket's queue until then.
-        let s = client_of(dir, &lane, "c.sock");
-        let (got, head, _) = ask(&s, &preflight("ls"));
+        let (got, head, _) = parse(&answer_at(&lane, &preflight("ls")));
         assert_eq!(got, status, "{extra}: {head}");
         std::process::Command::new("kill")
             .arg(child.id().to_string())
@@ -310,44 +321,24 @@ fn a_datagram_socket_passed_by_systemd_is_served_and_kept() {
     }
 }
 
-/// Send `request` to the lane at `lane` from an unbound socket, with `attach`
-/// as `SCM_RIGHTS`, as the preload library does.
-fn send_attached(lane: &Path, request: &[u8], attach: std::os::fd::RawFd) {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
-    use std::os::fd::AsRawFd;
-    let sender = UnixDatagram::unbound().unwrap();
-    let to = UnixAddr::new(lane).unwrap();
-    let fds = [attach];
-    sendmsg(
-        sender.as_raw_fd(),
-        &[std::io::IoSlice::new(request)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        Some(&to),
-    )
-    .unwrap();
-}
-
 #[test]
 fn the_answer_goes_to_the_attached_end_of_a_socket_pair_and_nowhere_else() {
     let d = Daemon::start();
     let lane = lane_path(&d);
     // The library's way: one end of a pair attached, the answer on the other.
-    let (mine, theirs) = UnixDatagram::pair().unwrap();
-    mine.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    send_attached(
-        &lane,
-        &preflight("ls -la"),
-        std::os::fd::AsRawFd::as_raw_fd(&theirs),
-    );
-    drop(theirs);
-    let mut buf = vec![0u8; 8192];
-    let n = mine.recv(&mut buf).expect("the answer on the pair");
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
+    let (status, _, _) = ask(&d, &preflight("ls -la"));
+    assert_eq!(status, 200);
     let first = events(&d.audit);
     assert_eq!(first.len(), 1);
     assert_eq!(first[0]["peer"]["pid"], std::process::id());
+    let mut buf = vec![0u8; 8192];
+    // A sender's own address is not answered: the answer goes on a pair only.
+    let named = UnixDatagram::bind(d.dir.join("named.sock")).unwrap();
+    named
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    named.send_to(&preflight("ls"), &lane).unwrap();
+    assert!(named.recv(&mut buf).is_err(), "answered to an address");
     // A socket connected to a named one (a syslog socket, say) is not written
     // to with the daemon's credentials: closed unanswered, nothing decided.
     let victim = UnixDatagram::bind(d.dir.join("victim.sock")).unwrap();
@@ -356,17 +347,12 @@ fn the_answer_goes_to_the_attached_end_of_a_socket_pair_and_nowhere_else() {
         .unwrap();
     let aimed = UnixDatagram::unbound().unwrap();
     aimed.connect(d.dir.join("victim.sock")).unwrap();
-    send_attached(
-        &lane,
-        &preflight("ls"),
-        std::os::fd::AsRawFd::as_raw_fd(&aimed),
-    );
+    send_attached(&lane, &preflight("ls"), aimed.as_raw_fd());
     assert!(
         victim.recv(&mut buf).is_err(),
         "the daemon wrote to the victim"
     );
-    // The lane goes on; the refused question left no trace.
-    let s = client(&d, "c.sock");
-    assert_eq!(ask(&s, &preflight("ls")).0, 200);
+    // The lane goes on; the refused questions left no trace.
+    assert_eq!(ask(&d, &preflight("ls")).0, 200);
     assert_eq!(events(&d.audit).len(), 2);
 }

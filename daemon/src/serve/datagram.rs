@@ -4,8 +4,9 @@
 //! A process that was just forked and is about to `exec` asks one question and
 //! is gone. On the stream socket that costs the daemon two wake-ups: `connect`
 //! wakes the accept thread, which then waits (polling, see [`super::fast_lane`])
-//! for the request the client writes after connecting, and then accepts, reads,
-//! answers and closes: seven system calls. On this lane the client sends the
+//! for the request the client writes after connecting, and then accepts, reads
+//! the peer's credentials and the request, answers and closes: five system
+//! calls, more while it polls. On this lane the client sends the
 //! whole request as one datagram to `<socket>.dgram`, and this thread, asleep in
 //! `recvmsg`, wakes once, with the request and the sender's credentials
 //! (`SCM_CREDENTIALS`) in hand, and answers with one datagram.
@@ -17,9 +18,9 @@
 //! daemon cannot see. The attached socket must be a Unix socket whose peer has
 //! no address (an end of a pair), so that a client cannot make the daemon
 //! write to a service it is connected to (a syslog socket, say) under the
-//! daemon's credentials; anything else is closed unanswered. A sender that
-//! attaches nothing but has an address of its own (a test, a script) is
-//! answered at that address.
+//! daemon's credentials; anything else is closed unanswered, and a datagram
+//! without such a socket is not answered at all (not even at the sender's own
+//! address: one way back, the one that works across namespaces).
 //!
 //! The bytes are the stream socket's: an HTTP/1.1 `POST /v1/preflight/{tool}`
 //! with a `Content-Length` body, answered by the same code as the direct path
@@ -179,12 +180,8 @@ impl DatagramLane {
         let mut control = nix::cmsg_space!(nix::sys::socket::UnixCredentials, [RawFd; SCM_MAX_FD]);
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let got = socket::recvmsg::<UnixAddr>(
-                fd,
-                &mut iov,
-                Some(&mut control),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            );
+            let got =
+                socket::recvmsg::<()>(fd, &mut iov, Some(&mut control), MsgFlags::MSG_CMSG_CLOEXEC);
             if stop.load(Ordering::Acquire) {
                 return;
             }
@@ -199,25 +196,19 @@ impl DatagramLane {
                 }
             };
             let started = Instant::now();
-            let (len, truncated, from) = (
-                msg.bytes,
-                msg.flags.contains(MsgFlags::MSG_TRUNC),
-                msg.address,
-            );
+            let (len, truncated) = (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC));
             let (conn, attached) = ancillary(&msg);
-            let to = match (attached, from) {
-                (Some(end), _) => To::Pair(end),
-                (None, Some(a)) if named(&a) => To::Address(a),
-                // Nowhere to answer.
-                (None, _) => continue,
+            // Nowhere to answer: nothing is decided.
+            let Some(end) = attached else {
+                continue;
             };
+            let end = Answerable(end);
             let request = buf.get(..len).unwrap_or_default();
             if len == 0 {
-                to.close();
                 continue;
             }
             phases::mark(Phase::Read);
-            let reply = |answer: &[u8]| to.send(fd, answer);
+            let reply = |answer: &[u8]| end.send(answer);
             let answered = self.decides
                 && !truncated
                 && direct::answer_with(request, &conn, st, started, Some(MAX_ANSWER), |a, _| {
@@ -230,7 +221,6 @@ impl DatagramLane {
             } else {
                 reply(MISDIRECTED);
             }
-            to.close();
         }
     }
 }
@@ -238,37 +228,28 @@ impl DatagramLane {
 /// The most descriptors one message can carry (Linux's `SCM_MAX_FD`).
 const SCM_MAX_FD: usize = 253;
 
-/// Where an answer goes.
-enum To {
-    /// The attached end of the client's socket pair.
-    Pair(RawFd),
-    /// The sender's own address.
-    Address(UnixAddr),
-}
+/// The attached end of the client's socket pair, closed when dropped.
+struct Answerable(RawFd);
 
-impl To {
+impl Answerable {
     /// Send `answer` (one datagram). The client's queue holds at most this
     /// answer: never wait on it.
-    fn send(&self, lane: RawFd, answer: &[u8]) {
+    fn send(&self, answer: &[u8]) {
         let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-        let _ = match self {
-            To::Pair(end) => socket::send(*end, answer, flags),
-            To::Address(a) => socket::sendto(lane, answer, a, flags),
-        };
+        let _ = socket::send(self.0, answer, flags);
     }
+}
 
-    /// Close an attached end.
-    fn close(self) {
-        if let To::Pair(end) = self {
-            let _ = nix::unistd::close(end);
-        }
+impl Drop for Answerable {
+    fn drop(&mut self) {
+        let _ = nix::unistd::close(self.0);
     }
 }
 
 /// The sender's credentials, and the end of a socket pair it attached to
 /// answer on: the first descriptor, when it is a Unix socket whose peer has no
 /// address; every other descriptor is closed.
-fn ancillary(msg: &socket::RecvMsg<'_, '_, UnixAddr>) -> (ConnInfo, Option<RawFd>) {
+fn ancillary(msg: &socket::RecvMsg<'_, '_, ()>) -> (ConnInfo, Option<RawFd>) {
     let mut cred = None;
     let mut attached = None;
     if let Ok(cmsgs) = msg.cmsgs() {
@@ -297,17 +278,15 @@ fn ancillary(msg: &socket::RecvMsg<'_, '_, UnixAddr>) -> (ConnInfo, Option<RawFd
 }
 
 /// `fd` is a Unix socket connected to a peer without an address: an end of a
-/// socket pair, whose other end only the client holds.
+/// socket pair, whose other end only the client holds. (An address without
+/// a path or name is only its family; nix's accessors must not see a shorter
+/// one.)
 fn answerable(fd: RawFd) -> bool {
-    socket::getpeername::<UnixAddr>(fd).is_ok_and(|a| !named(&a))
-}
-
-/// The address has a path or an abstract name. (An unbound sender's address,
-/// as `recvmsg` reports it, is empty, which nix's accessors must not see.)
-fn named(a: &UnixAddr) -> bool {
     use nix::sys::socket::SockaddrLike;
-    a.len() as usize > std::mem::size_of::<nix::libc::sa_family_t>()
-        && (a.path().is_some() || a.as_abstract().is_some())
+    socket::getpeername::<UnixAddr>(fd).is_ok_and(|a| {
+        a.len() as usize <= std::mem::size_of::<nix::libc::sa_family_t>()
+            || (a.path().is_none() && a.as_abstract().is_none())
+    })
 }
 
 impl Stopper {

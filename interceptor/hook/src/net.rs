@@ -67,7 +67,6 @@ struct OneFd {
 
 /// A Unix socket address for `path` followed by `suffix`; `None` when it does
 /// not fit (with its NUL).
-#[cfg(target_os = "linux")]
 fn unix_address(path: &[u8], suffix: &[u8]) -> Option<libc::sockaddr_un> {
     // SAFETY: all-zero is a valid sockaddr_un.
     let mut sa: libc::sockaddr_un = unsafe { core::mem::zeroed() };
@@ -224,16 +223,7 @@ impl Socket {
     pub fn connect(transport: &Transport, deadline: u64) -> Result<Socket, NetError> {
         match transport {
             Transport::Unix(path) => {
-                // SAFETY: all-zero is a valid sockaddr_un.
-                let mut sa: libc::sockaddr_un = unsafe { core::mem::zeroed() };
-                sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
-                let p = path.as_bytes();
-                if p.len() >= sa.sun_path.len() {
-                    return Err(NetError::Io);
-                }
-                for (d, s) in sa.sun_path.iter_mut().zip(p) {
-                    *d = *s as libc::c_char;
-                }
+                let sa = unix_address(path.as_bytes(), b"").ok_or(NetError::Io)?;
                 let len = core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
                 Self::connect_raw(
                     libc::AF_UNIX,
@@ -338,7 +328,7 @@ impl Socket {
     /// A datagram socket pair for the daemon's datagram lane, the socket
     /// `<path>.dgram` next to the stream socket at `path` (Linux). The request
     /// goes to the lane as one datagram from this end, with the other end
-    /// attached (`SCM_RIGHTS`, [`Socket::send_all`]); the daemon answers on
+    /// attached (`SCM_RIGHTS`, [`SocketSink`]); the daemon answers on
     /// it, so the answer arrives here as one datagram, from the only socket
     /// that can send to an unnamed end of a pair. This wakes the daemon once
     /// per question instead of twice (at `connect` and again for the request),
@@ -444,19 +434,8 @@ impl Socket {
         self.datagram
     }
 
-    /// Sends all of `data` before `deadline` (a datagram socket: as one
-    /// datagram to the lane of `transport`, see [`Socket::datagram`]).
-    pub fn send_all(
-        &self,
-        data: &[u8],
-        transport: &Transport,
-        deadline: u64,
-    ) -> Result<(), NetError> {
-        #[cfg(target_os = "linux")]
-        if self.datagram {
-            return self.send_datagram(data, transport);
-        }
-        let _ = transport;
+    /// Sends all of `data` before `deadline` (a stream socket).
+    pub fn send_all(&self, data: &[u8], deadline: u64) -> Result<(), NetError> {
         let mut rest = data;
         while !rest.is_empty() {
             // SAFETY: `rest` is a valid readable slice; SEND_FLAGS avoids SIGPIPE.
@@ -612,9 +591,12 @@ impl Lease {
 /// touched (a forked child faults in each stack page the hook reaches).
 const SINK_BUF: usize = 2048;
 
-/// Buffers writes and streams them to a socket.
+/// Buffers writes and streams them to a socket (a datagram socket: sends them
+/// as one datagram, or not at all).
 pub struct SocketSink<'s> {
     sock: &'s Socket,
+    /// Where a datagram goes (the lane is Linux only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     transport: &'s Transport,
     /// The first `len` bytes are initialised.
     buf: [MaybeUninit<u8>; SINK_BUF],
@@ -645,12 +627,24 @@ impl<'s> SocketSink<'s> {
         let len = self.len.min(SINK_BUF);
         // SAFETY: the first `len` bytes of `buf` were written by `put`.
         let data = unsafe { core::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), len) };
-        let r = self.sock.send_all(data, self.transport, self.deadline);
+        let r = self.send(data);
         self.len = 0;
         if let Err(e) = r {
             self.error = Some(e);
         }
         r
+    }
+}
+
+impl SocketSink<'_> {
+    /// One send of `data`: a datagram to the lane (see [`Socket::datagram`]),
+    /// else a stream write.
+    fn send(&self, data: &[u8]) -> Result<(), NetError> {
+        #[cfg(target_os = "linux")]
+        if self.sock.datagram {
+            return self.sock.send_datagram(data, self.transport);
+        }
+        self.sock.send_all(data, self.deadline)
     }
 }
 
