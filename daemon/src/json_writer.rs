@@ -313,4 +313,28 @@ pub(crate) mod tests {
             r#""\u003ca href=\"x\"\u003e\u0026\u2028\u2029…€\t\u0001""#
         );
     }
+
+    #[test]
+    fn long_strings_are_escaped_as_serde_escapes_them() {
+        // Runs of plain text long enough for whole words, with escapes at every
+        // offset and multi-byte characters across word boundaries.
+        let mut next = xorshift(0xabcd_1234);
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..next(12) {
+                if next(3) == 0 {
+                    s.push_str(CHARS[next(CHARS.len())]);
+                } else {
+                    s.push_str(&"plain-text/0123456789"[..next(21)]);
+                }
+            }
+            let mut w = JsonWriter::new(Escaping::Json, 0);
+            w.string(&s);
+            assert_eq!(w.into_bytes(), serde_json::to_vec(&s).unwrap(), "{s:?}");
+            let mut w = JsonWriter::new(Escaping::Go, 0);
+            w.string(&s);
+            let go = crate::audit::chain::to_canonical_json(&serde_json::Value::String(s.clone()));
+            assert_eq!(w.into_bytes(), go.unwrap(), "{s:?}");
+        }
+    }
 }

@@ -29,6 +29,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,15 +198,24 @@ impl PreflightResponse {
 }
 
 /// The deciding rule as the audit line carries it: `{"index", "summary"}`.
-fn rule_value(r: &engine::decision::RuleRef) -> Value {
+fn rule_value(r: engine::decision::RuleRef) -> Value {
     let mut m = Map::new();
     m.insert("index".into(), Value::from(r.index));
-    m.insert("summary".into(), Value::String(r.summary.clone()));
+    m.insert("summary".into(), Value::String(r.summary));
     Value::Object(m)
 }
 
 fn scrub(s: &str) -> String {
     redact::scrub(s).into_owned()
+}
+
+/// [`scrub`] of a string the caller gives up: returned as it is when it holds
+/// nothing to redact (most do), instead of copied.
+fn scrub_owned(s: String) -> String {
+    if let Cow::Owned(scrubbed) = redact::scrub(&s) {
+        return scrubbed;
+    }
+    s
 }
 
 /// Write an audit event under the configured fsync policy.
@@ -259,38 +269,46 @@ fn audit_failed_body(e: &str) -> Value {
     })
 }
 
+/// The audit record of an evaluated call. What only the record needs is moved
+/// out of `pf` and `d` instead of copied (the caller is done with them: agent,
+/// session, tool and command, the deciding policy, rule, component and
+/// components); each string the answer still needs is copied from `resp`.
 fn event_body(
-    pf: &preflight::Preflight,
+    pf: &mut preflight::Preflight,
     mut request: Map<String, Value>,
     conn: &ConnInfo,
     resp: &PreflightResponse,
-    d: &engine::Decision,
+    d: &mut engine::Decision,
     mode: Mode,
     kind: Option<&str>,
 ) -> EventBody {
-    if let Some(c) = &pf.command {
-        request.insert("command".into(), Value::String(c.clone()));
+    if let Some(c) = pf.command.take() {
+        request.insert("command".into(), Value::String(c));
     }
     if pf.enforce {
         request.insert("enforce".into(), Value::Bool(true));
     }
     redact::redact_map(&mut request);
+    let call = &mut pf.call;
     EventBody {
         kind: kind.map(str::to_string),
-        agent: pf.call.agent.clone(),
-        session: pf.call.session.clone(),
-        tool: pf.call.tool.clone(),
+        agent: std::mem::take(&mut call.agent),
+        session: std::mem::take(&mut call.session),
+        tool: std::mem::take(&mut call.tool),
         request,
         peer: Some(conn.peer()),
         decision: EventDecision {
             action: resp.decision.clone(),
-            matched_policies: d.matched_policies.clone(),
+            matched_policies: std::mem::take(&mut d.matched_policies),
             evaluation_time_us: resp.eval_duration_us,
             message: scrub(&resp.message),
-            policy: d.policy.clone(),
-            rule: d.rule.as_ref().map(rule_value),
-            matched_component: d.matched_component.as_deref().map(scrub),
-            components: d.components.iter().map(|c| scrub(c)).collect(),
+            policy: d.policy.take(),
+            rule: d.rule.take().map(rule_value),
+            matched_component: d.matched_component.take().map(scrub_owned),
+            components: std::mem::take(&mut d.components)
+                .into_iter()
+                .map(scrub_owned)
+                .collect(),
             enforced: resp.enforced,
             mode: mode.as_str().into(),
             policy_decision: resp.policy_decision.clone(),
@@ -455,7 +473,9 @@ impl Evaluated {
 /// audit record (written before the answer exists), metrics. Returns the JSON
 /// answer (always status 200). The caller must not use it with `--fsync always`,
 /// whose append waits for the disk (the asynchronous route moves that off the
-/// runtime). `ev` is borrowed so that the caller can free it after answering.
+/// runtime). `ev` is borrowed so that the caller can free it after answering;
+/// the audit record moves out of it what the answer does not need (see
+/// [`event_body`]).
 pub(super) fn conclude_now(
     st: &AppState,
     conn: &ConnInfo,
@@ -465,7 +485,9 @@ pub(super) fn conclude_now(
     ev.suggest(st);
     if !ev.pf.verification {
         let request = std::mem::take(&mut ev.pf.audit_params);
-        let body = event_body(&ev.pf, request, conn, &ev.resp, &ev.d, st.mode, None);
+        let body = event_body(
+            &mut ev.pf, request, conn, &ev.resp, &mut ev.d, st.mode, None,
+        );
         match audit_now(st, body) {
             Ok(id) => ev.resp.audit_id = Some(id),
             Err(e) => {
@@ -545,8 +567,18 @@ async fn preflight_route(
                     resp.approval_status = Some(Status::Pending);
                     if pf.wait {
                         // Record the ask before holding the caller.
+                        // The call is audited again when it is resolved: this
+                        // record takes copies.
                         let request = pf.audit_params.clone();
-                        let body = event_body(pf, request, &conn, resp, d, st.mode, None);
+                        let body = event_body(
+                            &mut pf.clone(),
+                            request,
+                            &conn,
+                            resp,
+                            &mut d.clone(),
+                            st.mode,
+                            None,
+                        );
                         if let Err(e) = audit(&st, body).await {
                             if st.audit_failure == AuditFailure::Deny {
                                 return audit_failed(&e);
@@ -606,12 +638,12 @@ async fn preflight_route(
     ev.suggest(&st);
     let Evaluated {
         mut pf,
-        d,
+        mut d,
         mut resp,
     } = ev;
     if !pf.verification {
         let request = std::mem::take(&mut pf.audit_params);
-        let body = event_body(&pf, request, &conn, &resp, &d, st.mode, kind);
+        let body = event_body(&mut pf, request, &conn, &resp, &mut d, st.mode, kind);
         match audit(&st, body).await {
             Ok(id) => resp.audit_id = Some(id),
             Err(e) => {
@@ -890,6 +922,6 @@ mod tests {
             index: 3,
             summary: "allow when <x>".into(),
         };
-        assert_eq!(rule_value(&r), serde_json::to_value(&r).unwrap());
+        assert_eq!(rule_value(r.clone()), serde_json::to_value(&r).unwrap());
     }
 }

@@ -103,6 +103,10 @@ pub struct CompiledRule {
     pub restrictive: bool,
     /// Message as written.
     pub message: String,
+    /// What a decision by this rule says when the rule has no message and no
+    /// other text applies: which policy decided (written once here, not
+    /// formatted for every call).
+    pub unexplained: String,
     /// Short description for explanations.
     pub summary: String,
     /// Conditions.
@@ -270,6 +274,7 @@ fn compile_policy(lp: &LoadedPolicy) -> CompiledPolicy {
                 action: r.action,
                 restrictive: matches!(r.action, Action::Deny | Action::Ask),
                 message: r.message.clone(),
+                unexplained: unexplained(r.action, &p.name),
                 summary: rule_summary(r),
                 cond: compile_cond(r.when.as_ref()),
                 expires_at: r.expires_at,
@@ -286,6 +291,18 @@ fn compile_policy(lp: &LoadedPolicy) -> CompiledPolicy {
         // Set by `Compiled::new` once every rule has its prefilter slot.
         command_gate: None,
     }
+}
+
+/// The message of a decision by a rule without one: `<verb> by policy "<name>"`.
+pub fn unexplained(action: Action, policy: &str) -> String {
+    let verb = match action {
+        Action::Deny => "denied",
+        Action::Ask => "approval required",
+        Action::Watch => "allowed and flagged",
+        Action::Allow => "allowed",
+        Action::Webhook => "delegated to a webhook",
+    };
+    format!("{verb} by policy {policy:?}")
 }
 
 /// Everything the evaluator needs, precomputed.

@@ -621,17 +621,12 @@ impl Engine {
             pick.rule.message.clone()
         } else if let Some(m) = fallback_message {
             m.to_string()
-        } else {
+        } else if action == pick.rule.action {
             // The rule has no message: say which policy decided, so the decision
             // still explains itself.
-            let verb = match action {
-                Action::Deny => "denied",
-                Action::Ask => "approval required",
-                Action::Watch => "allowed and flagged",
-                Action::Allow => "allowed",
-                Action::Webhook => "delegated to a webhook",
-            };
-            format!("{verb} by policy {:?}", pick.policy.name)
+            pick.rule.unexplained.clone()
+        } else {
+            compile::unexplained(action, &pick.policy.name)
         };
         d.policy = Some(pick.policy.name.clone());
         d.rule = Some(RuleRef {
