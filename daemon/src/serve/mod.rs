@@ -18,6 +18,7 @@ pub mod approvals;
 pub mod auth;
 pub mod config;
 pub mod conn;
+pub mod cost_probe;
 pub mod datagram;
 pub mod direct;
 pub mod export;

@@ -483,7 +483,7 @@ pub(super) fn conclude_now(
     started: Instant,
 ) -> Vec<u8> {
     ev.suggest(st);
-    if !ev.pf.verification {
+    if !ev.pf.verification && super::cost_probe::skipped() != super::cost_probe::Part::Audit {
         let request = std::mem::take(&mut ev.pf.audit_params);
         let body = event_body(
             &mut ev.pf, request, conn, &ev.resp, &mut ev.d, st.mode, None,
