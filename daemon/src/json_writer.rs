@@ -316,8 +316,8 @@ pub(crate) mod tests {
 
     #[test]
     fn long_strings_are_escaped_as_serde_escapes_them() {
-        // Runs of plain text long enough for whole words, with escapes at every
-        // offset and multi-byte characters across word boundaries.
+        // Runs of plain text of every length between escapes and multi-byte
+        // characters, at every offset: longer strings than the pairs above.
         let mut next = xorshift(0xabcd_1234);
         for _ in 0..20_000 {
             let mut s = String::new();
