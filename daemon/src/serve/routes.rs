@@ -270,18 +270,19 @@ fn audit_failed_body(e: &str) -> Value {
 }
 
 /// The audit record of an evaluated call. What only the record needs is moved
-/// out of `pf` and `d` instead of copied (the caller is done with them: agent,
-/// session, tool and command, the deciding policy, rule, component and
-/// components); each string the answer still needs is copied from `resp`.
+/// out of `pf` and `d` instead of copied (the caller is done with them: the
+/// audited params, agent, session, tool and command, the deciding policy, rule,
+/// component and components); each string the answer still needs is copied
+/// from `resp`.
 fn event_body(
     pf: &mut preflight::Preflight,
-    mut request: Map<String, Value>,
     conn: &ConnInfo,
     resp: &PreflightResponse,
     d: &mut engine::Decision,
     mode: Mode,
     kind: Option<&str>,
 ) -> EventBody {
+    let mut request = std::mem::take(&mut pf.audit_params);
     if let Some(c) = pf.command.take() {
         request.insert("command".into(), Value::String(c));
     }
@@ -484,10 +485,7 @@ pub(super) fn conclude_now(
 ) -> Vec<u8> {
     ev.suggest(st);
     if !ev.pf.verification && super::cost_probe::skipped() != super::cost_probe::Part::Audit {
-        let request = std::mem::take(&mut ev.pf.audit_params);
-        let body = event_body(
-            &mut ev.pf, request, conn, &ev.resp, &mut ev.d, st.mode, None,
-        );
+        let body = event_body(&mut ev.pf, conn, &ev.resp, &mut ev.d, st.mode, None);
         match audit_now(st, body) {
             Ok(id) => ev.resp.audit_id = Some(id),
             Err(e) => {
@@ -569,16 +567,8 @@ async fn preflight_route(
                         // Record the ask before holding the caller.
                         // The call is audited again when it is resolved: this
                         // record takes copies.
-                        let request = pf.audit_params.clone();
-                        let body = event_body(
-                            &mut pf.clone(),
-                            request,
-                            &conn,
-                            resp,
-                            &mut d.clone(),
-                            st.mode,
-                            None,
-                        );
+                        let body =
+                            event_body(&mut pf.clone(), &conn, resp, &mut d.clone(), st.mode, None);
                         if let Err(e) = audit(&st, body).await {
                             if st.audit_failure == AuditFailure::Deny {
                                 return audit_failed(&e);
@@ -642,8 +632,7 @@ async fn preflight_route(
         mut resp,
     } = ev;
     if !pf.verification {
-        let request = std::mem::take(&mut pf.audit_params);
-        let body = event_body(&mut pf, request, &conn, &resp, &mut d, st.mode, kind);
+        let body = event_body(&mut pf, &conn, &resp, &mut d, st.mode, kind);
         match audit(&st, body).await {
             Ok(id) => resp.audit_id = Some(id),
             Err(e) => {
