@@ -282,7 +282,7 @@ fn event_body(
     mode: Mode,
     kind: Option<&str>,
 ) -> EventBody {
-    let mut request = std::mem::take(&mut pf.audit_params);
+    let mut request = pf.take_audit_params();
     if let Some(c) = pf.command.take() {
         request.insert("command".into(), Value::String(c));
     }
