@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Schema tag written on every event.
@@ -44,7 +45,7 @@ impl Host {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Peer {
     /// Transport: `unix` or `tcp`.
-    pub transport: String,
+    pub transport: Cow<'static, str>,
     /// Peer process id (SO_PEERCRED), Unix socket only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,
@@ -63,7 +64,7 @@ pub struct Peer {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EventDecision {
     /// `allow`, `deny`, `ask`, `watch`, `webhook`.
-    pub action: String,
+    pub action: Cow<'static, str>,
     /// Policies whose rule fired.
     #[serde(default, skip_serializing_if = "no_names")]
     pub matched_policies: engine::NameList,
@@ -88,8 +89,8 @@ pub struct EventDecision {
     #[serde(default)]
     pub enforced: bool,
     /// Server mode at decision time.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub mode: String,
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    pub mode: Cow<'static, str>,
     /// The original decision when monitor mode rewrote it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_decision: Option<String>,
@@ -252,25 +253,25 @@ impl Stamp {
         }
     }
 
-    /// `v` in decimal, zero-padded to `width` digits.
+    /// `v` in decimal, zero-padded to `width` digits (written from the last
+    /// digit back, straight into place).
     fn push_num(&mut self, v: u64, width: usize) {
-        let mut digits = [0u8; 20];
-        let mut n = 0;
-        let mut x = v;
-        loop {
-            digits[n] = b'0' + (x % 10) as u8;
-            n += 1;
+        let mut digits = 1;
+        let mut x = v / 10;
+        while x > 0 {
+            digits += 1;
             x /= 10;
-            if x == 0 {
-                break;
-            }
         }
-        for _ in n..width {
-            self.push(b'0');
+        let end = self.len + digits.max(width);
+        let Some(slots) = self.bytes.get_mut(self.len..end) else {
+            return;
+        };
+        let mut x = v;
+        for slot in slots.iter_mut().rev() {
+            *slot = b'0' + (x % 10) as u8;
+            x /= 10;
         }
-        for &d in digits[..n].iter().rev() {
-            self.push(d);
-        }
+        self.len = end;
     }
 
     /// The text.

@@ -100,7 +100,7 @@ fn decision(w: &mut JsonWriter, d: &EventDecision) {
     }
     w.key("enforced");
     w.bool(d.enforced);
-    w.opt_string_field("mode", Some(d.mode.as_str()).filter(|m| !m.is_empty()));
+    w.opt_string_field("mode", Some(&*d.mode).filter(|m| !m.is_empty()));
     w.opt_string_field("policy_decision", d.policy_decision.as_deref());
     w.opt_string_field("approval_id", d.approval_id.as_deref());
     w.byte(b'}');
@@ -212,7 +212,7 @@ mod tests {
                 request.insert(random_text(&mut next), json!(random_text(&mut next)));
             }
             let decision = EventDecision {
-                action: random_text(&mut next),
+                action: random_text(&mut next).into(),
                 message: random_text(&mut next),
                 components: (0..next(3)).map(|_| random_text(&mut next)).collect(),
                 ..Default::default()

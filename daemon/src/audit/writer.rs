@@ -251,8 +251,8 @@ impl AuditWriter {
         Ok((w, recovery))
     }
 
-    /// Append one event; returns its id and hash once `write(2)` returned.
-    pub fn append(&self, body: EventBody) -> Result<(String, String), AuditError> {
+    /// Append one event; returns its id once `write(2)` returned.
+    pub fn append(&self, body: EventBody) -> Result<String, AuditError> {
         let sh = &*self.shared;
         let mut st = sh.state.lock().unwrap_or_else(|e| e.into_inner());
         if st.closed {
@@ -315,8 +315,10 @@ impl AuditWriter {
         }
         phases::mark(Phase::AuditWritten);
         st.size += line.len() as u64;
-        let prev_hash = std::mem::replace(&mut st.last_hash, hash.clone());
-        st.last_id = id.clone();
+        let prev_hash = std::mem::replace(&mut st.last_hash, hash);
+        // Into the buffer the last id had (ids are all as long): no allocation.
+        st.last_id.clear();
+        st.last_id.push_str(&id);
         st.count += 1;
         st.dirty = true;
         if st.syncer_idle {
@@ -332,7 +334,7 @@ impl AuditWriter {
         if st.count % ANCHOR_EVERY == 0 {
             let anchor = Anchor {
                 event_id: id.clone(),
-                hash: hash.clone(),
+                hash: st.last_hash.clone(),
                 event_count: st.count,
                 timestamp: timestamp.to_owned(),
                 file: name(&st),
@@ -343,10 +345,15 @@ impl AuditWriter {
             // Still under the lock, so taps see events in chain order. The tap
             // copies the event only if a sink takes it.
             tap(&event_ref(
-                &body, &id, timestamp, &sh.host, &prev_hash, &hash,
+                &body,
+                &id,
+                timestamp,
+                &sh.host,
+                &prev_hash,
+                &st.last_hash,
             ));
         }
-        Ok((id, hash))
+        Ok(id)
     }
 
     /// Install the tap that sees every event (sealed, as written: already redacted)

@@ -56,7 +56,9 @@ pub struct HookParams<'a> {
 /// Read `body` as the hook's body, or `None` when it is anything else (see the
 /// module documentation).
 pub fn scan(body: &[u8]) -> Option<HookBody<'_>> {
-    let mut s = Scanner { rest: body };
+    // Valid UTF-8 as a whole, checked once: each string is then cut out of it.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut s = Scanner { text, rest: body };
     let b = s.body()?;
     s.skip_ws();
     s.rest.is_empty().then_some(b)
@@ -75,7 +77,41 @@ fn fill<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 /// returns `None` on anything it does not take (the scan is then over, so what
 /// it consumed no longer matters).
 struct Scanner<'a> {
+    /// The whole body, which is valid UTF-8.
+    text: &'a str,
+    /// The end of `text` not read yet.
     rest: &'a [u8],
+}
+
+/// The bytes that end a run of a JSON string: `"`, `\` and the control
+/// characters (which JSON does not allow raw in a string).
+const STOPS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// How many bytes at the start of `bytes` are not [`STOPS`]: eight at a time
+/// while a chunk holds none (no branch per byte), then byte by byte.
+fn run_len(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    for chunk in bytes.chunks_exact(8) {
+        if chunk.iter().any(|&b| STOPS[b as usize]) {
+            break;
+        }
+        n += 8;
+    }
+    let rest = bytes.get(n..).unwrap_or_default();
+    n + rest
+        .iter()
+        .position(|&b| STOPS[b as usize])
+        .unwrap_or(rest.len())
 }
 
 impl<'a> Scanner<'a> {
@@ -234,18 +270,18 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The bytes up to the next `"`, `\` or control character (not included),
-    /// which must be valid UTF-8. `None` when the body ends first. None of the
-    /// three stop bytes can be part of a multi-byte UTF-8 sequence, so checking
-    /// each run alone checks the whole string.
+    /// The text up to the next `"`, `\` or control character (not included).
+    /// `None` when the body ends first. None of the three stop bytes can be part
+    /// of a multi-byte UTF-8 sequence, so the run ends on a character boundary.
     fn run(&mut self) -> Option<&'a str> {
-        let len = self
-            .rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        let (run, tail) = self.rest.split_at_checked(len)?;
+        let len = run_len(self.rest);
+        let (_, tail) = self.rest.split_at_checked(len)?;
+        if tail.is_empty() {
+            return None;
+        }
+        let start = self.text.len() - self.rest.len();
         self.rest = tail;
-        std::str::from_utf8(run).ok()
+        self.text.get(start..start + len)
     }
 
     /// The character of an escape, after its backslash.
@@ -299,7 +335,10 @@ pub(super) mod tests {
 
     /// Scans `literal` as one JSON string and nothing after it.
     fn string(literal: &[u8]) -> Option<Cow<'_, str>> {
-        let mut s = Scanner { rest: literal };
+        let mut s = Scanner {
+            text: std::str::from_utf8(literal).ok()?,
+            rest: literal,
+        };
         let v = s.string()?;
         s.skip_ws();
         s.rest.is_empty().then_some(v)
@@ -307,7 +346,10 @@ pub(super) mod tests {
 
     /// Scans `literal` as one JSON integer and nothing after it.
     fn integer(literal: &[u8]) -> Option<i64> {
-        let mut s = Scanner { rest: literal };
+        let mut s = Scanner {
+            text: std::str::from_utf8(literal).ok()?,
+            rest: literal,
+        };
         let v = s.integer()?;
         s.skip_ws();
         s.rest.is_empty().then_some(v)

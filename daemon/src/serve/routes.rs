@@ -237,9 +237,9 @@ fn audit_now(st: &AppState, body: EventBody) -> Result<String, String> {
     audit_outcome(st, r)
 }
 
-fn audit_outcome(st: &AppState, r: Result<(String, String), String>) -> Result<String, String> {
+fn audit_outcome(st: &AppState, r: Result<String, String>) -> Result<String, String> {
     match r {
-        Ok((id, _)) => Ok(id),
+        Ok(id) => Ok(id),
         Err(e) => {
             let n = st.metrics.audit_write_errors.fetch_add(1, Relaxed);
             if n < 10 || n.is_power_of_two() {
@@ -299,10 +299,20 @@ fn event_body(
         request,
         peer: Some(conn.peer()),
         decision: EventDecision {
-            action: resp.decision.clone(),
+            // Monitor mode may have rewritten the decision the engine made.
+            action: if resp.decision == d.action.as_str() {
+                Cow::Borrowed(d.action.as_str())
+            } else {
+                Cow::Owned(resp.decision.clone())
+            },
             matched_policies: std::mem::take(&mut d.matched_policies),
             evaluation_time_us: resp.eval_duration_us,
-            message: scrub(&resp.message),
+            // The answer's message is the engine's unless monitor mode rewrote it.
+            message: if resp.message == d.message {
+                scrub_owned(std::mem::take(&mut d.message))
+            } else {
+                scrub(&resp.message)
+            },
             policy: d.policy.take(),
             rule: d.rule.take().map(rule_value),
             matched_component: d.matched_component.take().map(scrub_owned),

@@ -65,7 +65,7 @@ fn name(ev: &Event) -> String {
     if let Some(k) = &ev.kind {
         return k.replace('_', " ");
     }
-    match ev.decision.action.as_str() {
+    match &*ev.decision.action {
         "deny" => "Tool call denied".into(),
         "ask" => "Tool call needs approval".into(),
         "watch" => "Tool call flagged".into(),
@@ -97,7 +97,7 @@ pub fn format(ev: &Event) -> String {
         ext.push(("rt", ms.to_string()));
     }
     ext.push(("dvchost", ev.host.hostname.clone()));
-    ext.push(("act", ev.decision.action.clone()));
+    ext.push(("act", ev.decision.action.to_string()));
     ext.push(("suser", ev.agent.clone()));
     ext.push(("externalId", ev.id.clone()));
     if let Some(p) = &ev.decision.policy {

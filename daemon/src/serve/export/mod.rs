@@ -421,7 +421,7 @@ fn sample_event(action: &str, command: &str) -> Event {
         request,
         peer: None,
         decision: crate::audit::event::EventDecision {
-            action: action.into(),
+            action: action.to_string().into(),
             message: "no \"rm\"".into(),
             policy: Some("p\\q".into()),
             ..Default::default()
