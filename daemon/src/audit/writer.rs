@@ -580,6 +580,8 @@ fn open_append(path: &Path) -> Result<File, AuditError> {
 }
 
 /// Close the current file and start the next: same day → next part, new day → base.
+#[cold]
+#[inline(never)]
 fn rotate(cfg: &WriterConfig, st: &mut State, today: &str) -> Result<(), AuditError> {
     let prev = st.name.clone();
     let mut next = match &prev {

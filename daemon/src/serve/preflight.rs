@@ -67,9 +67,18 @@ pub fn validate_tool(tool: &str) -> Result<(), String> {
     }
     // Only a name with an upper-case letter can be a reserved name miswritten;
     // the others (every request of the preload library) allocate nothing here.
-    if tool.bytes().any(|b| b.is_ascii_uppercase())
-        && RESERVED.iter().any(|r| r.eq_ignore_ascii_case(tool))
-    {
+    if tool.bytes().any(|b| b.is_ascii_uppercase()) {
+        return reserved_in_upper_case(tool);
+    }
+    Ok(())
+}
+
+/// The error for a reserved tool name written with upper-case letters, if
+/// `tool` is one (out of line: names with upper case are rare).
+#[cold]
+#[inline(never)]
+fn reserved_in_upper_case(tool: &str) -> Result<(), String> {
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(tool)) {
         let lower = tool.to_ascii_lowercase();
         return Err(format!("reserved tool name must be lower case: {lower}"));
     }
@@ -240,6 +249,9 @@ fn parse_hook_body(tool: &str, body: &[u8]) -> Option<Preflight> {
 }
 
 /// Parse any request body for `tool` (see the module documentation).
+// Kept out of line: the hook's bodies never get here, and inlined into `parse`
+// it spread the hook's path over several more pages of code.
+#[inline(never)]
 fn parse_general(tool: &str, body: &[u8]) -> Result<Preflight, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
     let Value::Object(mut top) = v else {
