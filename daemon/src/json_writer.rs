@@ -63,10 +63,11 @@ static GO_ESCAPES: [u8; 256] = escapes(true);
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// How many bytes at the start of `bytes` stay as they are under `table`.
-/// Eight bytes at a time while none of them is special (the table lookups of a
-/// chunk OR-ed together, with no branch per byte), then byte by byte.
-fn plain_run(table: &[u8; 256], bytes: &[u8]) -> usize {
+/// How many bytes at the start of `bytes` map to 0 in `table` (for a string
+/// writer's table: stay as they are). Eight bytes at a time while none of them
+/// is marked (the table lookups of a chunk OR-ed together, with no branch per
+/// byte), then byte by byte. The hook body's scanner uses it too.
+pub fn unmarked_prefix(table: &[u8; 256], bytes: &[u8]) -> usize {
     let mut n = 0;
     for chunk in bytes.chunks_exact(8) {
         if chunk.iter().fold(0, |any, &b| any | table[b as usize]) != 0 {
@@ -136,7 +137,7 @@ impl JsonWriter {
         self.out.push(b'"');
         let mut rest = s.as_bytes();
         loop {
-            let plain = plain_run(table, rest);
+            let plain = unmarked_prefix(table, rest);
             let (run, tail) = rest.split_at(plain);
             self.out.extend_from_slice(run);
             let Some((&b, after)) = tail.split_first() else {

@@ -83,36 +83,19 @@ struct Scanner<'a> {
     rest: &'a [u8],
 }
 
-/// The bytes that end a run of a JSON string: `"`, `\` and the control
-/// characters (which JSON does not allow raw in a string).
-const STOPS: [bool; 256] = {
-    let mut t = [false; 256];
+/// The bytes that end a run of a JSON string (marked 1): `"`, `\` and the
+/// control characters (which JSON does not allow raw in a string).
+static STOPS: [u8; 256] = {
+    let mut t = [0; 256];
     let mut i = 0;
     while i < 0x20 {
-        t[i] = true;
+        t[i] = 1;
         i += 1;
     }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
+    t[b'"' as usize] = 1;
+    t[b'\\' as usize] = 1;
     t
 };
-
-/// How many bytes at the start of `bytes` are not [`STOPS`]: eight at a time
-/// while a chunk holds none (no branch per byte), then byte by byte.
-fn run_len(bytes: &[u8]) -> usize {
-    let mut n = 0;
-    for chunk in bytes.chunks_exact(8) {
-        if chunk.iter().any(|&b| STOPS[b as usize]) {
-            break;
-        }
-        n += 8;
-    }
-    let rest = bytes.get(n..).unwrap_or_default();
-    n + rest
-        .iter()
-        .position(|&b| STOPS[b as usize])
-        .unwrap_or(rest.len())
-}
 
 impl<'a> Scanner<'a> {
     /// Skips JSON whitespace: space, tab, line feed, carriage return.
@@ -274,7 +257,7 @@ impl<'a> Scanner<'a> {
     /// `None` when the body ends first. None of the three stop bytes can be part
     /// of a multi-byte UTF-8 sequence, so the run ends on a character boundary.
     fn run(&mut self) -> Option<&'a str> {
-        let len = run_len(self.rest);
+        let len = crate::json_writer::unmarked_prefix(&STOPS, self.rest);
         let (_, tail) = self.rest.split_at_checked(len)?;
         if tail.is_empty() {
             return None;
