@@ -1,7 +1,8 @@
 //! Links the functions that answer the preload library next to each other
 //! (`hot-path.order`, written by `scripts/order-hot-path`): the daemon meets that
-//! code cold once per exec, and packed it touches ~85 code pages per request
-//! instead of ~160 (callgrind, see docs/BENCHMARKS.md).
+//! code cold once per exec, and packed (with its cold parts kept out of line) a
+//! datagram request touches ~50 code pages instead of ~160 (callgrind,
+//! `scripts/bench-daemon-instr`; see docs/BENCHMARKS.md).
 //!
 //! Only where the file is known to work: a release build for
 //! x86_64-unknown-linux-gnu with the toolchain that wrote it (its first line),
